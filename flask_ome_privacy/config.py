@@ -1,0 +1,80 @@
+"""Configuration: one table of defaults, applied with the ``OME_PRIVACY_`` prefix.
+
+A typo in a key must fail loudly (a privacy setting silently ignored is worse than a
+crash at start-up), so ``apply_defaults`` rejects any ``OME_PRIVACY_*`` key it does not
+know, and ``config_value`` refuses to read one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+
+PREFIX = "OME_PRIVACY_"
+
+#: Every setting the extension reads, without the prefix. README lists them all.
+DEFAULT_CONFIG: dict[str, Any] = {
+    # Layout and URLs
+    "BASE_TEMPLATE": "ome_privacy/layout.html",
+    "ACCOUNT_URL_PREFIX": "/account/privacy",
+    "PUBLIC_URL_PREFIX": "/privacy",
+    "STAFF_URL_PREFIX": "/admin/privacy",
+    "REGISTER_BLUEPRINTS": True,
+    # Where the host's sign-in page lives (endpoint name or URL), for re-authentication.
+    "LOGIN_VIEW": None,
+    # Business details published on the public page (APPI Art. 32(1)) and every notice.
+    "BUSINESS_NAME": "Crafters Inc.",
+    "BUSINESS_ADDRESS": "",
+    "BUSINESS_REPRESENTATIVE": "",
+    "SERVICE_NAME": "WORLD OME NET",
+    "CONTACT": {"name": "Inquiry Contact", "email": "", "postal_address": ""},
+    "COMPLAINTS_CONTACT": "",
+    # Purposes register: extra purposes added by the host (list of dicts), see purposes.py
+    "PURPOSES": [],
+    # Outsourced processors per category key (policy Art. 1.5): {"user_info": ["Mailer KK"]}
+    "PROCESSORS": {},
+    # Languages the pages are offered in; the first is the default.
+    "LANGUAGES": ["ja", "en"],
+    # Rights requests
+    "FEE_YEN": 1000,
+    "RESPONSE_DAYS": 14,
+    "DEFICIENCY_ANSWER_DAYS": 14,
+    "DOCUMENT_RETENTION_DAYS": 30,
+    "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # Fernet key(s) for identity documents at rest; comma-separated for key rotation.
+    "DOCUMENT_KEYS": None,
+    # SNS withdrawal needs a sign-in no older than this many seconds.
+    "REAUTH_SECONDS": 600,
+    # Export streaming batch size
+    "EXPORT_BATCH_SIZE": 1000,
+}
+
+
+class ConfigError(KeyError):
+    """An ``OME_PRIVACY_*`` key that the extension does not know."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want a sentence.
+        return str(self.args[0])
+
+
+def apply_defaults(app: Flask) -> None:
+    """Fill in defaults and reject unknown ``OME_PRIVACY_*`` keys."""
+    unknown = sorted(
+        key for key in app.config if key.startswith(PREFIX) and key[len(PREFIX) :] not in DEFAULT_CONFIG
+    )
+    if unknown:
+        raise ConfigError(
+            f"Unknown flask-ome-privacy setting(s): {', '.join(unknown)}. "
+            f"Known settings: {', '.join(PREFIX + k for k in sorted(DEFAULT_CONFIG))}."
+        )
+    for key, value in DEFAULT_CONFIG.items():
+        app.config.setdefault(PREFIX + key, value)
+
+
+def config_value(key: str, app: Flask | None = None) -> Any:
+    """Read ``OME_PRIVACY_<key>`` from the given or current app."""
+    if key not in DEFAULT_CONFIG:
+        raise ConfigError(f"Unknown flask-ome-privacy setting: {PREFIX}{key}")
+    app = app or current_app
+    return app.config.get(PREFIX + key, DEFAULT_CONFIG[key])

@@ -1,0 +1,205 @@
+"""The rights-request life cycle (SPEC.md "Request life cycle"): states, moves, fee and clock.
+
+Pure logic: no Flask, no database. Views and staff actions ask this module what is
+allowed next; they never decide it themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .sources import N_, Action
+
+
+class RequestKind(str, enum.Enum):
+    """Policy Art. 4.1, in its order."""
+
+    NOTIFY_PURPOSE = "notify_purpose"
+    DISCLOSE = "disclose"
+    CORRECT = "correct"
+    ADD = "add"
+    DELETE = "delete"
+    STOP_USE = "stop_use"
+    ERASE = "erase"
+    STOP_THIRD_PARTY = "stop_third_party"
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self]
+
+    @property
+    def carries_fee(self) -> bool:
+        """Art. 4.3: the 1,000 yen fee is for disclosure and notification of purpose only."""
+        return self in FEE_KINDS
+
+    @property
+    def source_action(self) -> Action:
+        """What executing an approved request of this kind asks of each source."""
+        return KIND_ACTIONS[self]
+
+
+KIND_LABELS: dict[RequestKind, str] = {
+    RequestKind.NOTIFY_PURPOSE: N_("Notify the purpose of use"),
+    RequestKind.DISCLOSE: N_("Disclose"),
+    RequestKind.CORRECT: N_("Correct"),
+    RequestKind.ADD: N_("Add"),
+    RequestKind.DELETE: N_("Delete"),
+    RequestKind.STOP_USE: N_("Stop using"),
+    RequestKind.ERASE: N_("Erase"),
+    RequestKind.STOP_THIRD_PARTY: N_("Stop providing to third parties"),
+}
+
+KIND_ACTIONS: dict[RequestKind, Action] = {
+    RequestKind.NOTIFY_PURPOSE: Action.COLLECT,
+    RequestKind.DISCLOSE: Action.COLLECT,
+    RequestKind.CORRECT: Action.CORRECT,
+    RequestKind.ADD: Action.ADD,
+    RequestKind.DELETE: Action.ERASE,
+    RequestKind.STOP_USE: Action.STOP_USE,
+    RequestKind.ERASE: Action.ERASE,
+    RequestKind.STOP_THIRD_PARTY: Action.STOP_THIRD_PARTY,
+}
+
+FEE_KINDS = frozenset({RequestKind.NOTIFY_PURPOSE, RequestKind.DISCLOSE})
+
+
+class RequesterType(str, enum.Enum):
+    """Who files (policy Art. 4.5): the person, a legal representative, an appointed one."""
+
+    SELF = "self"
+    LEGAL_REPRESENTATIVE = "legal_representative"
+    APPOINTED_REPRESENTATIVE = "appointed_representative"
+
+
+class Status(str, enum.Enum):
+    SUBMITTED = "submitted"
+    IDENTITY_REVIEW = "identity_review"
+    AWAITING_REQUESTER = "awaiting_requester"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    REFUSED = "refused"
+    CLOSED_INCOMPLETE = "closed_incomplete"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+    @property
+    def is_open(self) -> bool:
+        return self not in CLOSED_STATUSES
+
+
+STATUS_LABELS: dict[Status, str] = {
+    Status.SUBMITTED: N_("Submitted"),
+    Status.IDENTITY_REVIEW: N_("Checking identity"),
+    Status.AWAITING_REQUESTER: N_("Waiting for you"),
+    Status.UNDER_REVIEW: N_("Under review"),
+    Status.APPROVED: N_("Approved"),
+    Status.EXECUTING: N_("Being carried out"),
+    Status.COMPLETED: N_("Completed"),
+    Status.REFUSED: N_("Refused"),
+    Status.CLOSED_INCOMPLETE: N_("Closed: incomplete"),
+    Status.WITHDRAWN: N_("Withdrawn"),
+}
+
+CLOSED_STATUSES = frozenset(
+    {Status.COMPLETED, Status.REFUSED, Status.CLOSED_INCOMPLETE, Status.WITHDRAWN}
+)
+
+#: Every allowed move. Anything else is refused by ``check_transition``.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.SUBMITTED: frozenset({Status.IDENTITY_REVIEW, Status.WITHDRAWN}),
+    Status.IDENTITY_REVIEW: frozenset(
+        {Status.UNDER_REVIEW, Status.AWAITING_REQUESTER, Status.REFUSED, Status.WITHDRAWN}
+    ),
+    Status.AWAITING_REQUESTER: frozenset(
+        {Status.IDENTITY_REVIEW, Status.UNDER_REVIEW, Status.CLOSED_INCOMPLETE, Status.WITHDRAWN}
+    ),
+    Status.UNDER_REVIEW: frozenset(
+        {Status.APPROVED, Status.REFUSED, Status.AWAITING_REQUESTER, Status.WITHDRAWN}
+    ),
+    Status.APPROVED: frozenset({Status.EXECUTING, Status.WITHDRAWN}),
+    Status.EXECUTING: frozenset({Status.COMPLETED}),
+    Status.COMPLETED: frozenset(),
+    Status.REFUSED: frozenset(),
+    Status.CLOSED_INCOMPLETE: frozenset(),
+    Status.WITHDRAWN: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    """A move the life cycle does not allow; the message says why."""
+
+
+def check_transition(current: Status | str, target: Status | str) -> None:
+    current, target = Status(current), Status(target)
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(s.value for s in sorted(TRANSITIONS[current], key=lambda s: s.value))
+        raise TransitionError(
+            f"A request that is {current.value} cannot become {target.value}"
+            + (f" (allowed: {allowed})" if allowed else " (it is closed)")
+        )
+
+
+# --- fee (Art. 4.3) ---------------------------------------------------------------
+
+
+class FeeStatus(str, enum.Enum):
+    NOT_REQUIRED = "not_required"
+    OUTSTANDING = "outstanding"
+    RECEIVED = "received"
+    WAIVED = "waived"
+
+
+class FeeMethod(str, enum.Enum):
+    REGISTERED_CASH_MAIL = "registered_cash_mail"
+    POSTAL_MONEY_ORDER = "postal_money_order"
+    TRANSFER = "transfer"
+
+
+def initial_fee_status(kind: RequestKind | str) -> FeeStatus:
+    return FeeStatus.OUTSTANDING if RequestKind(kind).carries_fee else FeeStatus.NOT_REQUIRED
+
+
+def may_release(fee_status: FeeStatus | str) -> bool:
+    """Review goes on while the fee is outstanding; the result waits for it."""
+    return FeeStatus(fee_status) is not FeeStatus.OUTSTANDING
+
+
+# --- response clock (APPI Art. 39: "without delay"; default target 14 days) -------
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Due date that pauses while the requester owes something and resumes when they answer."""
+
+    received_at: datetime
+    target_days: int
+    paused_seconds: float = 0.0
+    paused_since: datetime | None = None
+
+    @property
+    def due_at(self) -> datetime:
+        return self.received_at + timedelta(days=self.target_days, seconds=self.paused_seconds)
+
+    def days_left(self, now: datetime) -> int:
+        """Whole days until due, negative when overdue; frozen while paused."""
+        reference = self.paused_since or now
+        remaining = self.due_at - reference
+        return remaining.days if remaining >= timedelta(0) else -((-remaining).days + (1 if (-remaining).seconds else 0))
+
+    def pause(self, now: datetime) -> Clock:
+        if self.paused_since is not None:
+            return self
+        return Clock(self.received_at, self.target_days, self.paused_seconds, now)
+
+    def resume(self, now: datetime) -> Clock:
+        if self.paused_since is None:
+            return self
+        extra = max(0.0, (now - self.paused_since).total_seconds())
+        return Clock(self.received_at, self.target_days, self.paused_seconds + extra, None)

@@ -117,6 +117,10 @@ class DataSource:
         """For SNS sources: does ``user`` have this SNS linked? Others: holds anything at all."""
         return any(True for _ in self.collect(user))
 
+    def count(self, user: Any) -> int:
+        """How many values are held; override with a COUNT query when ``collect`` is large."""
+        return sum(1 for _ in self.collect(user))
+
     # --- acting (each returns a short, personal-data-free summary for the receipt) --
     def correct(self, user: Any, changes: Mapping[str, Any]) -> str:
         raise ActionNotSupported(self._unsupported(Action.CORRECT))
@@ -219,6 +223,9 @@ def validate_source(source: DataSource) -> list[str]:
         problems.append("only SNS sources can unlink")
     if type(source).collect is DataSource.collect:
         problems.append("collect() must be implemented")
+    for action in source.actions:
+        if action is not Action.COLLECT and getattr(type(source), action.value) is getattr(DataSource, action.value):
+            problems.append(f"it lists {action.value!r} in actions but does not implement {action.value}()")
     names = [f.name for f in source.fields]
     if len(names) != len(set(names)):
         problems.append("field names must be unique")

@@ -1,0 +1,219 @@
+"""``OmePrivacy``: the extension object the host creates, registers sources on, and initialises.
+
+Per-app state (the database, the purposes register built from that app's config) lives in
+``app.extensions["ome_privacy"]``, so two apps in one process never mix. What the host
+hands in through callbacks and registrations (data sources, who is staff, how a user
+signs in) belongs to the extension object, like Flask-Login's ``user_loader``: register
+them once, at import time, next to ``privacy = OmePrivacy()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy.orm import Session
+
+from . import audit
+from .config import apply_defaults, config_value
+from .i18n import setup_babel
+from .purposes import PurposeRegister
+from .sources import DataSource, SourceRegistry
+
+EXTENSION_KEY = "ome_privacy"
+
+SourceT = TypeVar("SourceT", bound=type[DataSource])
+Loader = TypeVar("Loader", bound=Callable[..., Any])
+
+
+@dataclass
+class PrivacyState:
+    """What one app knows: its extension object, its database and its purposes register."""
+
+    extension: OmePrivacy
+    db: Any  # the host's flask_sqlalchemy.SQLAlchemy
+    purposes: PurposeRegister
+
+    @property
+    def session(self) -> Session:
+        return self.db.session
+
+
+class OmePrivacy:
+    """The privacy center, rights requests and staff queue for one or more Flask apps.
+
+    ``OmePrivacy(app, db=db)`` or ``OmePrivacy()`` then ``init_app(app, db=db)``.
+    """
+
+    def __init__(self, app: Flask | None = None, *, db: Any = None, sources: Iterable[DataSource] = ()) -> None:
+        self.db = db
+        self.sources = SourceRegistry()
+        for source in sources:
+            self.register_source(source)
+        self._staff_loader: Callable[[Any], bool] | None = None
+        self._sign_in_methods_loader: Callable[[Any], Iterable[str]] | None = None
+        self._locale_loader: Callable[[], str | None] | None = None
+        self._user_loader: Callable[[str], Any] | None = None
+        if app is not None:
+            self.init_app(app, db=db)
+
+    # --- set-up ----------------------------------------------------------------------
+    def init_app(self, app: Flask, *, db: Any = None) -> None:
+        """Register on ``app``. Reads every ``OME_PRIVACY_*`` key (see config.py and README)."""
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "flask-ome-privacy is already registered on this app. Call init_app once per app."
+            )
+        db = db if db is not None else self.db
+        if db is None:
+            raise RuntimeError(
+                "flask-ome-privacy needs the host's Flask-SQLAlchemy object: init_app(app, db=db)."
+            )
+        apply_defaults(app)
+        purposes = PurposeRegister.from_defaults(app.config["OME_PRIVACY_PURPOSES"])
+        app.extensions[EXTENSION_KEY] = PrivacyState(extension=self, db=db, purposes=purposes)
+        setup_babel(app, lambda: self._locale_loader() if self._locale_loader else None)
+
+        from .cli import privacy_cli
+        from .views import build_assets_blueprint, register_blueprints
+
+        app.register_blueprint(build_assets_blueprint())
+        if app.config["OME_PRIVACY_REGISTER_BLUEPRINTS"]:
+            register_blueprints(app)
+        app.cli.add_command(privacy_cli, "ome-privacy")
+
+    # --- per-app state -----------------------------------------------------------------
+    @property
+    def state(self) -> PrivacyState:
+        if not has_app_context():
+            raise RuntimeError("flask-ome-privacy needs an application context here.")
+        return get_state(current_app)
+
+    @property
+    def purposes(self) -> PurposeRegister:
+        return self.state.purposes
+
+    @property
+    def session(self) -> Session:
+        return self.state.session
+
+    # --- what the host hands in -------------------------------------------------------
+    def register_source(self, source: DataSource) -> DataSource:
+        """Add a data source. Keys are unique; register each once per extension object."""
+        return self.sources.register(source)
+
+    def source(self, cls: SourceT) -> SourceT:
+        """Class decorator: ``@privacy.source`` registers an instance of the class."""
+        self.register_source(cls())
+        return cls
+
+    def staff_loader(self, func: Loader) -> Loader:
+        """``@privacy.staff_loader``: ``func(user) -> bool`` says who works the privacy desk."""
+        self._staff_loader = func
+        return func
+
+    def sign_in_methods_loader(self, func: Loader) -> Loader:
+        """``func(user) -> set[str]``: how ``user`` can sign in, e.g. ``{"password", "facebook"}``.
+
+        The SNS withdrawal uses it so nobody removes their only way in.
+        """
+        self._sign_in_methods_loader = func
+        return func
+
+    def locale_loader(self, func: Loader) -> Loader:
+        """``func() -> "ja" | "en" | None``: the host's language choice (when we set up Babel)."""
+        self._locale_loader = func
+        return func
+
+    def user_loader(self, func: Loader) -> Loader:
+        """``func(user_id: str) -> user``; defaults to Flask-Login's user loader."""
+        self._user_loader = func
+        return func
+
+    # --- asking the host ---------------------------------------------------------------
+    def is_staff(self, user: Any) -> bool:
+        if user is None or not getattr(user, "is_authenticated", False):
+            return False
+        if self._staff_loader is None:
+            return bool(getattr(user, "is_privacy_staff", False))
+        return bool(self._staff_loader(user))
+
+    def sign_in_methods(self, user: Any) -> set[str]:
+        if self._sign_in_methods_loader is None:
+            return set(getattr(user, "privacy_sign_in_methods", ()) or ())
+        return set(self._sign_in_methods_loader(user))
+
+    def load_user(self, user_id: str) -> Any:
+        if self._user_loader is not None:
+            return self._user_loader(user_id)
+        login_manager = getattr(current_app, "login_manager", None)
+        callback = getattr(login_manager, "_user_callback", None)
+        if callback is None:
+            raise RuntimeError("Register @privacy.user_loader or a Flask-Login user_loader.")
+        return callback(user_id)
+
+    # --- host-side API --------------------------------------------------------------------
+    def record_provision(
+        self,
+        user: Any,
+        recipient: str,
+        categories: Iterable[str],
+        *,
+        purpose: str | None = None,
+        provided_at: datetime | None = None,
+    ) -> Any:
+        """Record that ``user``'s data in ``categories`` was provided to ``recipient`` (Art. 1.3).
+
+        Added to the current transaction; the host commits it with its own work.
+        """
+        from .provisions import record_provision
+
+        return record_provision(
+            self.session,
+            self.purposes,
+            user_id=user_id_of(user),
+            recipient=recipient,
+            categories=list(categories),
+            purpose=purpose,
+            provided_at=provided_at,
+        )
+
+    def audit(self, action: str, *, actor: Any = None, actor_role: str = "system", **fields: Any) -> Any:
+        """Append an audit event in the current transaction (ids and codes only)."""
+        return audit.append(
+            self.session,
+            action,
+            actor_id=user_id_of(actor) if actor is not None else None,
+            actor_role=actor_role,
+            **fields,
+        )
+
+    def config(self, key: str) -> Any:
+        return config_value(key)
+
+
+def get_state(app: Flask) -> PrivacyState:
+    try:
+        return app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "flask-ome-privacy is not initialised on this app. Did you forget to call privacy.init_app(app, db=db)?"
+        ) from None
+
+
+def current_privacy() -> OmePrivacy:
+    return get_state(current_app).extension
+
+
+def user_id_of(user: Any) -> str:
+    """The host's id for ``user`` as a string (Flask-Login's ``get_id``)."""
+    get_id = getattr(user, "get_id", None)
+    if get_id is None:
+        raise TypeError("users must have get_id() (Flask-Login's UserMixin provides it)")
+    value = get_id()
+    if value is None:
+        raise ValueError("an anonymous user has no id")
+    return str(value)

@@ -1,0 +1,73 @@
+"""Translations: our catalogs join the host's Flask-Babel set-up, or we set one up.
+
+Our messages live in the ``ome_privacy`` domain under ``translations/``. If the host
+already uses Flask-Babel, that domain is merged into its default domain so both the
+host's layout and our pages translate with one ``_()``. If it does not, we initialise
+Flask-Babel with a locale taken from the host's choice, else Accept-Language, else
+Japanese.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, has_request_context, request, session
+from flask_babel import Babel, gettext, lazy_gettext, ngettext
+
+TRANSLATIONS_DIR = os.path.join(os.path.dirname(__file__), "translations")
+DOMAIN = "ome_privacy"
+
+__all__ = ["gettext", "lazy_gettext", "ngettext", "translate", "setup_babel", "LOCALE_SESSION_KEY"]
+
+#: When the host has no locale selector of its own, a language switch may store its choice here.
+LOCALE_SESSION_KEY = "ome_privacy_locale"
+
+
+def translate(value: Any) -> str:
+    """Translate a label marked with ``N_`` (or a lazy string) at display time."""
+    if value is None:
+        return ""
+    text = str(value)
+    return gettext(text) if text else ""
+
+
+def setup_babel(app: Flask, locale_loader: Callable[[], str | None] | None) -> None:
+    """Make our catalogs part of the app's translations, initialising Flask-Babel if needed."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "ja")
+    if "babel" not in app.extensions:
+        Babel(app, locale_selector=lambda: _select_locale(app, locale_loader))
+    _merge_our_domain(app)
+
+
+def _merge_our_domain(app: Flask) -> None:
+    babel_config = app.extensions["babel"]
+    directories = list(babel_config.translation_directories)
+    if TRANSLATIONS_DIR in directories:
+        return
+    domains = babel_config.default_domain.split(";")
+    if len(domains) == 1:
+        domains = domains * len(directories)
+    babel_config.translation_directories = [*directories, TRANSLATIONS_DIR]
+    babel_config.default_domain = ";".join([*domains, DOMAIN])
+
+
+def _select_locale(app: Flask, locale_loader: Callable[[], str | None] | None) -> str:
+    languages = app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"]
+    if locale_loader is not None:
+        chosen = locale_loader()
+        if chosen in languages:
+            return chosen
+    if has_request_context():
+        chosen = session.get(LOCALE_SESSION_KEY)
+        if chosen in languages:
+            return chosen
+        best = request.accept_languages.best_match(languages)
+        if best:
+            return best
+    return languages[0]
+
+
+def current_languages() -> list[str]:
+    return list(current_app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"])

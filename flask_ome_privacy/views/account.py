@@ -1,0 +1,48 @@
+"""The signed-in privacy center (``/account/privacy``)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, render_template
+from flask_login import current_user
+
+from ..extension import current_privacy
+from ..lifecycle import CLOSED_STATUSES, Status
+from ..models import Notification, PrivacyRequest
+from .common import current_user_id, make_blueprint, require_signed_in
+
+
+def build_account_blueprint() -> Blueprint:
+    bp = make_blueprint("ome_privacy_account", personal=True, guard=require_signed_in)
+    bp.add_url_rule("/", "overview", overview)
+    return bp
+
+
+def overview() -> str:
+    privacy = current_privacy()
+    session = privacy.session
+    user_id = current_user_id()
+    sources = [
+        {"source": source, "count": source.count(current_user), "category": privacy.purposes.categories.get(source.category)}
+        for source in privacy.sources
+    ]
+    open_requests = session.scalars(
+        sa.select(PrivacyRequest)
+        .where(
+            PrivacyRequest.user_id == user_id,
+            PrivacyRequest.status.not_in([s.value for s in CLOSED_STATUSES]),
+        )
+        .order_by(PrivacyRequest.received_at.desc())
+    ).all()
+    unread = session.scalar(
+        sa.select(sa.func.count(Notification.id)).where(
+            Notification.user_id == user_id, Notification.read_at.is_(None)
+        )
+    )
+    return render_template(
+        "ome_privacy/account/overview.html",
+        sources=sources,
+        open_requests=open_requests,
+        unread_notifications=unread or 0,
+        Status=Status,
+    )

@@ -1,0 +1,45 @@
+"""``flask --app example_app demo-setup`` and ``flask --app example_app seed``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from .extensions import db
+from .seed import DemoAccount, seed_demo
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(demo_setup_command)
+    app.cli.add_command(seed_command)
+
+
+def create_schema(app: Flask) -> None:
+    """The extension's tables through its own migrations, then the site's tables."""
+    from flask_ome_privacy.migrate import upgrade
+
+    upgrade(app)
+    db.create_all()
+
+
+def _print_accounts(accounts: list[DemoAccount]) -> None:
+    click.echo("Demo accounts:")
+    for account in accounts:
+        password = account.password if account.password else "(no password: use “Continue with Facebook”)"
+        click.echo(f"  {account.email:<22} {password:<14}  {account.role}")
+
+
+@click.command("demo-setup")
+def demo_setup_command() -> None:
+    """Create or update the database and add the demo accounts (safe to run again)."""
+    from flask import current_app
+
+    create_schema(current_app._get_current_object())
+    click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+    _print_accounts(seed_demo())
+
+
+@click.command("seed")
+def seed_command() -> None:
+    """Add the demo accounts and their data (existing accounts are left alone)."""
+    _print_accounts(seed_demo())

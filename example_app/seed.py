@@ -1,0 +1,235 @@
+"""Demo accounts and data for WORLD OME NET (``flask --app example_app demo-setup``).
+
+``seed_demo()`` creates whichever demo accounts do not exist yet and leaves existing
+ones alone, so running it twice is harmless. All demo data is made up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from .extensions import privacy
+from .models import FacebookData, FacebookLink, Profile, SurveyResponse, User, db
+
+DEMO_PASSWORD = "demo-password"
+EMPLOYER = "株式会社サンプル商事"
+
+
+def _at(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
+    """A demo timestamp: Tokyo wall-clock time, stored as UTC."""
+    return datetime(year, month, day, hour, minute, tzinfo=timezone(timedelta(hours=9))).astimezone(
+        timezone.utc
+    )
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    password: str | None
+    role: str
+
+
+DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount("alice@example.com", DEMO_PASSWORD, "user: full profile, Facebook linked, employer surveys"),
+    DemoAccount("bob@example.com", DEMO_PASSWORD, "user: password only, partial profile"),
+    DemoAccount("carol@example.com", None, "user: no password, signs in with Facebook only"),
+    DemoAccount("staff@example.com", DEMO_PASSWORD, "privacy desk staff"),
+    DemoAccount("staff2@example.com", DEMO_PASSWORD, "privacy desk staff (second reviewer)"),
+)
+
+SURVEYS: tuple[tuple[str, datetime, tuple[tuple[str, str, int | None], ...]], ...] = (
+    (
+        "2024年度 従業員エンゲージメント調査",
+        _at(2024, 10, 15, 9, 30),
+        (
+            ("仕事にやりがいを感じている", "ややそう思う", 4),
+            ("上司から適切なフィードバックを受けている", "どちらともいえない", 3),
+            ("チーム内で意見を言いやすい", "そう思う", 5),
+            ("業務量は適切である", "あまりそう思わない", 2),
+            ("会社の方針に共感している", "ややそう思う", 4),
+            ("職場で改善してほしいこと", "会議の時間を短くしてほしい", None),
+        ),
+    ),
+    (
+        "2025年 上期 職場環境アンケート",
+        _at(2025, 4, 22, 14, 0),
+        (
+            ("在宅勤務の環境は整っている", "そう思う", 5),
+            ("心身ともに健康に働けている", "ややそう思う", 4),
+            ("評価制度に納得している", "どちらともいえない", 3),
+            ("研修の機会は十分にある", "あまりそう思わない", 2),
+            ("他部署との連携はうまくいっている", "ややそう思う", 4),
+            ("自由記述", "フレックス制度の対象を広げてほしい", None),
+        ),
+    ),
+)
+
+
+def seed_demo() -> list[DemoAccount]:
+    """Create the missing demo accounts with their data and commit. Needs an app context.
+
+    Returns the demo accounts (all of them, whether created now or before).
+    """
+    existing = set(
+        db.session.scalars(sa.select(User.email).where(User.email.in_([a.email for a in DEMO_ACCOUNTS])))
+    )
+    builders = {
+        "alice@example.com": _alice,
+        "bob@example.com": _bob,
+        "carol@example.com": _carol,
+        "staff@example.com": lambda: _staff("staff@example.com", "佐々木 恵 (個人情報窓口)", _at(2022, 4, 1)),
+        "staff2@example.com": lambda: _staff(
+            "staff2@example.com", "中村 大輔 (個人情報窓口)", _at(2023, 4, 1)
+        ),
+    }
+    for account in DEMO_ACCOUNTS:
+        if account.email not in existing:
+            builders[account.email]()
+    db.session.commit()
+    return list(DEMO_ACCOUNTS)
+
+
+def _user(email: str, name: str, created_at: datetime, password: str | None = DEMO_PASSWORD) -> User:
+    user = User(
+        email=email, name=name, created_at=created_at, email_updated_at=created_at, name_updated_at=created_at
+    )
+    if password is not None:
+        user.set_password(password)
+    db.session.add(user)
+    return user
+
+
+def _alice() -> None:
+    joined = _at(2023, 5, 8, 19, 12)
+    alice = _user("alice@example.com", "山田 花子", joined)
+    profile = Profile()
+    alice.profile = profile
+    profile.set("display_name", "はなこ", joined)
+    profile.set("name_kana", "ヤマダ ハナコ", joined)
+    profile.set("phone", "090-1234-5678", _at(2023, 5, 8, 19, 15))
+    profile.set(
+        "postal_address", "〒160-0023 東京都新宿区西新宿3-7-1 グリーンハイツ502号室", _at(2024, 3, 30, 21, 5)
+    )
+    profile.set("birth_date", date(1990, 4, 12), joined)
+    profile.set("company", EMPLOYER, _at(2023, 5, 8, 19, 16))
+    profile.set("job_title", "人事部 主任", _at(2024, 4, 1, 8, 45))
+    _link_facebook(
+        alice,
+        "100000000000101",
+        _at(2023, 5, 8, 19, 10),
+        {
+            "name": "Hanako Yamada",
+            "email": "hanako.yamada@facebook.example",
+            "picture_url": "https://graph.facebook.example/100000000000101/picture?type=large",
+            "birthday": "04/12/1990",
+            "friends_count": "238",
+            "gender": "female",
+            "hometown": "札幌市, 北海道",
+        },
+    )
+    db.session.flush()
+    for survey, received_at, answers in SURVEYS:
+        for question, answer, score in answers:
+            db.session.add(
+                SurveyResponse(
+                    user_id=alice.id,
+                    employer_name=EMPLOYER,
+                    survey_name=survey,
+                    question=question,
+                    answer=answer,
+                    score=score,
+                    received_at=received_at,
+                )
+            )
+    privacy.record_provision(
+        alice,
+        recipient="株式会社クライアントA",
+        categories=["user_info"],
+        purpose="採用イベントのご案内の送付 / Sending recruitment event invitations",
+        provided_at=_at(2024, 6, 10, 11, 0),
+    )
+    privacy.record_provision(
+        alice,
+        recipient="株式会社クライアントB",
+        categories=["user_info", "org_service"],
+        purpose="組織改善コンサルティングの実施 / Organisational improvement consulting",
+        provided_at=_at(2025, 5, 20, 15, 30),
+    )
+
+
+def _bob() -> None:
+    joined = _at(2024, 1, 17, 12, 40)
+    bob = _user("bob@example.com", "鈴木 一郎", joined)
+    profile = Profile()
+    bob.profile = profile
+    profile.set("name_kana", "スズキ イチロウ", joined)
+    profile.set("company", "鈴木設計事務所", _at(2024, 2, 3, 9, 0))
+    db.session.flush()
+    privacy.record_provision(
+        bob,
+        recipient="株式会社クライアントA",
+        categories=["user_info"],
+        purpose="展示会のご案内の送付 / Sending trade fair invitations",
+        provided_at=_at(2024, 9, 2, 10, 0),
+    )
+
+
+def _carol() -> None:
+    joined = _at(2024, 8, 30, 22, 3)
+    carol = _user("carol@example.com", "田中 キャロル", joined, password=None)
+    _link_facebook(
+        carol,
+        "100000000000303",
+        joined,
+        {
+            "name": "Carol Tanaka",
+            "email": "carol@example.com",
+            "picture_url": "https://graph.facebook.example/100000000000303/picture?type=large",
+            "friends_count": "412",
+            "hometown": "Vancouver, British Columbia",
+        },
+    )
+
+
+def _staff(email: str, name: str, joined: datetime) -> None:
+    staff = _user(email, name, joined)
+    staff.is_staff = True
+
+
+def _link_facebook(user: User, facebook_user_id: str, linked_at: datetime, data: dict[str, str]) -> None:
+    user.facebook_link = FacebookLink(facebook_user_id=facebook_user_id, linked_at=linked_at)
+    db.session.flush()
+    for field, value in data.items():
+        db.session.add(FacebookData(user_id=user.id, field=field, value=value, obtained_at=linked_at))
+
+
+def add_bulk_survey_rows(user: User, n: int, *, batch_size: int = 5000, commit: bool = True) -> int:
+    """Insert ``n`` survey answers for ``user`` with batched executemany inserts (benchmarks, tests).
+
+    Commits at the end unless ``commit=False``. Returns ``n``.
+    """
+    received_at = _at(2025, 1, 15, 9, 0)
+    user_id = user.id
+
+    def rows(start: int, stop: int) -> Iterator[dict]:
+        for i in range(start, stop):
+            yield {
+                "user_id": user_id,
+                "employer_name": EMPLOYER,
+                "survey_name": f"一括テスト調査 {i // 1000:03d}",
+                "question": f"設問 {i % 1000 + 1}",
+                "answer": "ややそう思う",
+                "score": 4,
+                "received_at": received_at,
+            }
+
+    table = SurveyResponse.__table__
+    for start in range(0, n, batch_size):
+        db.session.execute(table.insert(), list(rows(start, min(n, start + batch_size))))
+    if commit:
+        db.session.commit()
+    return n

@@ -1,0 +1,122 @@
+# flask-ome-privacy: developer and CI entry points (GNU make).
+#   make demo        serve the example WORLD OME NET site on http://127.0.0.1:$(PORT)
+#   make test        ruff, then the suite on SQLite, then again on PostgreSQL
+#   make help        list the targets
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+PYTEST_ARGS ?=
+# Root installs directly; anyone else goes through sudo when it exists.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+FONT_GLOB := /usr/share/fonts/*/ipafont-gothic/ipag*.ttf
+BABEL_KEYWORDS := -k N_ -k _ -k lazy_gettext -k gettext -k ngettext:1,2 -k lazy_ngettext:1,2
+PKG_TR := flask_ome_privacy/translations
+APP_TR := example_app/translations
+LANGS := ja en
+
+.PHONY: help venv system-deps demo test test-sqlite test-postgres bench lint translations \
+	wheel-check clean distclean
+
+help:
+	@echo "make venv          create $(VENV) and install -e .[test] (again only when setup.cfg/pyproject.toml change)"
+	@echo "make system-deps   apt-get install chromium + fonts-ipafont-gothic when missing (browser tests)"
+	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...)"
+	@echo "make test          ruff, pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
+	@echo "make test-sqlite   pytest on SQLite only (PYTEST_ARGS=... passes options through)"
+	@echo "make test-postgres pytest on PostgreSQL only (browser tests skipped)"
+	@echo "make bench         timings of the main pages (bench/run.py)"
+	@echo "make lint          ruff check ."
+	@echo "make translations  extract, update and compile both message catalogs"
+	@echo "make wheel-check   build the wheel into dist/ and check its contents"
+	@echo "make clean         remove build, cache and test artifacts (distclean: also $(VENV))"
+
+# --- environment -----------------------------------------------------------------------
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+system-deps:
+	@if [ -x /usr/bin/chromium ] && ls $(FONT_GLOB) >/dev/null 2>&1; then \
+		echo "system-deps: chromium and fonts-ipafont-gothic present"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-ipafont-gothic; \
+	fi
+
+# --- running ---------------------------------------------------------------------------
+
+demo: venv
+	$(BIN)/flask --app example_app demo-setup
+	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
+
+bench: venv
+	$(BIN)/python bench/run.py
+
+# --- checks ----------------------------------------------------------------------------
+
+lint: venv
+	$(BIN)/ruff check .
+
+# Runs all three even when one fails, so one run shows everything; fails if any failed.
+test: venv system-deps
+	@status=0; \
+	echo "== ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "== pytest on SQLite"; $(MAKE) --no-print-directory test-sqlite || status=1; \
+	echo "== pytest on PostgreSQL"; $(MAKE) --no-print-directory test-postgres || status=1; \
+	exit $$status
+
+test-sqlite: venv
+	OME_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: venv
+	OME_TEST_DB=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+wheel-check: venv
+	rm -rf dist
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+	$(BIN)/python tests/test_packaging.py dist/flask_ome_privacy-*.whl
+
+# --- translations ----------------------------------------------------------------------
+
+translations: venv
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) -o $(PKG_TR)/messages.pot flask_ome_privacy
+	@for lang in $(LANGS); do \
+		if [ -f $(PKG_TR)/$$lang/LC_MESSAGES/ome_privacy.po ]; then \
+			$(BIN)/pybabel update -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
+		else \
+			$(BIN)/pybabel init -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
+		fi; \
+	done
+	$(BIN)/pybabel compile -d $(PKG_TR) -D ome_privacy --statistics
+	mkdir -p $(APP_TR)
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) -o $(APP_TR)/messages.pot example_app
+	@for lang in $(LANGS); do \
+		if [ -f $(APP_TR)/$$lang/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
+		else \
+			$(BIN)/pybabel init -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
+		fi; \
+	done
+	$(BIN)/pybabel compile -d $(APP_TR) -D messages --statistics
+
+# --- housekeeping ----------------------------------------------------------------------
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache test-artifacts
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,411 @@
+"""The test database and the fixtures every test file shares.
+
+Which database: ``OME_TEST_DB`` — ``sqlite`` (default) or ``postgresql``.
+
+* SQLite: one fresh file per test session, in pytest's temporary directory.
+* PostgreSQL: ``OME_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
+  is used only to ``CREATE DATABASE ome_test_<random>``; the run uses that database and
+  drops it at the end. If PostgreSQL does not answer, the run stops at once: with
+  ``CI=true`` as a failure, otherwise as a visible skip (exit code 0).
+
+The schema is created once per session (our Alembic migrations, then the example site's
+``db.create_all()``); after every test that used the database all tables are emptied, so
+each test starts from empty tables (``seeded``/``seeded_app`` add the demo data).
+
+The ``app`` fixture does not push an app context on purpose: a request made while one is
+pushed reuses it, and with it ``g`` (Flask-Login's cached user) and the database session.
+Use ``with app.app_context():`` around direct database work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEMO_PASSWORD = "demo-password"
+LOGIN_URL = "/login"
+# Tables that record migration state, never emptied between tests.
+KEEP_TABLES = {"alembic_version", "ome_privacy_alembic_version"}
+
+
+def db_kind() -> str:
+    kind = os.environ.get("OME_TEST_DB", "sqlite").strip().lower()
+    if kind in ("postgres", "postgresql", "pg"):
+        return "postgresql"
+    if kind in ("", "sqlite"):
+        return "sqlite"
+    raise pytest.UsageError(f"OME_TEST_DB={kind!r}: use 'sqlite' or 'postgresql'")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+# --- session start: is PostgreSQL there? ----------------------------------------------------
+
+
+def _pg_admin_url() -> sa.URL:
+    return sa.make_url(os.environ.get("OME_TEST_PG_URL", DEFAULT_PG_URL))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    kind = db_kind()
+    where = _pg_admin_url().render_as_string(hide_password=True) if kind == "postgresql" else "temp file"
+    return f"flask-ome-privacy test database: {kind} ({where})"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if db_kind() != "postgresql":
+        return
+    url = _pg_admin_url()
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3}, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means the same thing here
+        where = f"{url.host or '127.0.0.1'}:{url.port or 5432}"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if in_ci():
+            pytest.exit(
+                f"PostgreSQL not reachable at {where} (CI=true, so this is a failure): {reason}", returncode=3
+            )
+        print(f"\n({reason})", file=sys.stderr)
+        pytest.exit(f"PostgreSQL not reachable at {where} — skipping the PostgreSQL run", returncode=0)
+    finally:
+        engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kind = db_kind()
+    skip_browser = pytest.mark.skip(reason="browser tests run in the SQLite run only")
+    skip_postgres = pytest.mark.skip(reason="needs OME_TEST_DB=postgresql")
+    for item in items:
+        if kind == "postgresql" and "browser" in item.keywords:
+            item.add_marker(skip_browser)
+        if kind != "postgresql" and "postgres" in item.keywords:
+            item.add_marker(skip_postgres)
+
+
+# --- the database ------------------------------------------------------------------------
+
+
+def _create_pg_database() -> tuple[str, Callable[[], None]]:
+    admin_url = _pg_admin_url()
+    name = f"ome_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return admin_url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session")
+def database_kind() -> str:
+    """``"sqlite"`` or ``"postgresql"``: the database this run was asked for (``OME_TEST_DB``)."""
+    return db_kind()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of this session's empty test database (created here, dropped at the end)."""
+    if db_kind() == "postgresql":
+        url, drop = _create_pg_database()
+        try:
+            yield url
+        finally:
+            drop()
+    else:
+        path = tmp_path_factory.mktemp("db") / "test.sqlite"
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def document_key() -> str:
+    """A Fernet key for identity documents, one per session."""
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def base_config(database_url: str, document_key: str) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": True,
+        "SECRET_KEY": "test",
+        "OME_PRIVACY_DOCUMENT_KEYS": document_key,
+    }
+
+
+def create_schema(app: Any) -> None:
+    """Our Alembic migrations, then the example site's own tables."""
+    from example_app.models import db
+    from flask_ome_privacy.migrate import upgrade
+
+    upgrade(app)
+    with app.app_context():
+        db.create_all()
+
+
+def data_tables(engine: sa.Engine) -> list[str]:
+    """Every table in the database except migration bookkeeping."""
+    return sorted(set(sa.inspect(engine).get_table_names()) - KEEP_TABLES)
+
+
+def empty_tables(engine: sa.Engine, tables: list[str]) -> None:
+    """Delete every row and reset id sequences, on SQLite as on PostgreSQL."""
+    if not tables:
+        return
+    preparer = engine.dialect.identifier_preparer
+    quoted = [preparer.quote(name) for name in tables]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # TRUNCATE fires no row triggers, so append-only guards on the audit table stay out of it.
+            connection.execute(sa.text(f"TRUNCATE {', '.join(quoted)} RESTART IDENTITY CASCADE"))
+        else:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            for name in quoted:
+                connection.exec_driver_sql(f"DELETE FROM {name}")
+            has_sequence = connection.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='sqlite_sequence'"
+            ).first()
+            if has_sequence:
+                connection.exec_driver_sql("DELETE FROM sqlite_sequence")
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str, document_key: str) -> list[str]:
+    """Create the schema once per session; returns the names of the tables to empty."""
+    import example_app
+
+    app = example_app.create_app(base_config(database_url, document_key))
+    create_schema(app)
+    with app.app_context():
+        from example_app.models import db
+
+        tables = data_tables(db.engine)
+        db.engine.dispose()
+    return tables
+
+
+# --- the app and its client ----------------------------------------------------------------
+
+
+@pytest.fixture
+def app_config(database_url: str, document_key: str) -> dict[str, Any]:
+    """Config handed to ``create_app``. Override in a test module to add keys::
+
+    @pytest.fixture
+    def app_config(app_config):
+        return {**app_config, "OME_PRIVACY_FEE_YEN": 0}
+    """
+    return base_config(database_url, document_key)
+
+
+@pytest.fixture
+def app(_schema: list[str], app_config: dict[str, Any]) -> Iterator[Any]:
+    """The example site on the test database: schema present, every table empty, no app context pushed."""
+    import example_app
+    from example_app.models import db
+
+    application = example_app.create_app(app_config)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        empty_tables(db.engine, _schema)
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db(app: Any) -> Any:
+    """The example site's Flask-SQLAlchemy object (use it inside ``with app.app_context():``)."""
+    from example_app.models import db as site_db
+
+    return site_db
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def seeded(app: Any, db: Any) -> Any:
+    """Runs ``example_app.seed.seed_demo`` on the empty database; the value is what it returns."""
+    from example_app.seed import seed_demo
+
+    with app.app_context():
+        takes_db = bool(inspect.signature(seed_demo).parameters)
+        result = seed_demo(db) if takes_db else seed_demo()
+        db.session.commit()
+        return result
+
+
+@pytest.fixture
+def seeded_app(app: Any, seeded: Any) -> Any:
+    """The ``app`` fixture with the demo users and data in it."""
+    return app
+
+
+# --- forms, CSRF and signing in --------------------------------------------------------------
+
+
+class _FormFields(HTMLParser):
+    """Collects ``<input name=... value=...>`` pairs (last one wins)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "input":
+            attributes = dict(attrs)
+            if attributes.get("name"):
+                self.values[attributes["name"] or ""] = attributes.get("value") or ""
+
+
+def extract_csrf_token(html: str) -> str:
+    parser = _FormFields()
+    parser.feed(html)
+    token = parser.values.get("csrf_token")
+    if not token:
+        meta = re.search(r'<meta\s+name="csrf-token"\s+content="([^"]+)"', html)
+        token = meta.group(1) if meta else None
+    if not token:
+        raise AssertionError("no csrf_token field on the page")
+    return token
+
+
+@pytest.fixture
+def csrf_token() -> Callable[[Any, str], str]:
+    """``csrf_token(client, url)``: GET ``url`` (must answer 200) and return its form's CSRF token."""
+
+    def get_token(client: Any, url: str) -> str:
+        response = client.get(url)
+        assert response.status_code == 200, f"GET {url} answered {response.status_code}, expected 200"
+        return extract_csrf_token(response.get_data(as_text=True))
+
+    return get_token
+
+
+@pytest.fixture
+def login(csrf_token: Callable[[Any, str], str]) -> Callable[..., Any]:
+    """``login(client, email, password="demo-password")`` signs in through the real form.
+
+    Returns the POST's response (not followed). Fails the test when the sign-in does not
+    redirect, unless ``expect_success=False``.
+    """
+
+    def sign_in(
+        client: Any, email: str, password: str = DEMO_PASSWORD, *, expect_success: bool = True
+    ) -> Any:
+        token = csrf_token(client, LOGIN_URL)
+        response = client.post(LOGIN_URL, data={"email": email, "password": password, "csrf_token": token})
+        if expect_success:
+            assert response.status_code in (302, 303), (
+                f"signing in as {email} answered {response.status_code}, expected a redirect"
+            )
+        return response
+
+    return sign_in
+
+
+@pytest.fixture
+def logout(csrf_token: Callable[[Any, str], str]) -> Callable[[Any], Any]:
+    """``logout(client)``: POST /logout with a token taken from the signed-in home page."""
+
+    def sign_out(client: Any, token_from: str = "/") -> Any:
+        token = csrf_token(client, token_from)
+        return client.post("/logout", data={"csrf_token": token})
+
+    return sign_out
+
+
+# --- counting queries ------------------------------------------------------------------------
+
+
+@dataclass
+class QueryLog:
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def __str__(self) -> str:
+        return "\n".join(f"{n}. {sql}" for n, sql in enumerate(self.statements, 1))
+
+
+@pytest.fixture
+def count_queries(app: Any, db: Any) -> Callable[[], contextlib.AbstractContextManager[QueryLog]]:
+    """``with count_queries() as queries: ...`` then ``assert queries.count <= 5, str(queries)``.
+
+    Counts every SQL statement sent on the app's engine (``before_cursor_execute``).
+    """
+    with app.app_context():
+        engine = db.engine
+
+    @contextlib.contextmanager
+    def counting() -> Iterator[QueryLog]:
+        log = QueryLog()
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            log.statements.append(" ".join(statement.split()))
+
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield log
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+
+    return counting
+
+
+# --- Redis (jobs) ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database for jobs (``OME_TEST_REDIS_URL``, default db 15), flushed before and after.
+
+    Skips the test when Redis does not answer, except under CI=true where that fails.
+    """
+    url = os.environ.get("OME_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        import redis
+
+        connection = redis.Redis.from_url(url, socket_connect_timeout=2)
+        connection.ping()
+    except Exception as exc:  # noqa: BLE001
+        if in_ci():
+            pytest.fail(f"Redis not reachable at {url}: {exc}")
+        pytest.skip(f"Redis not reachable at {url}")
+    connection.flushdb()
+    try:
+        yield url
+    finally:
+        connection.flushdb()
+        connection.close()

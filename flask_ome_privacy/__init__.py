@@ -6,7 +6,7 @@ Public names: the extension object, and the data-source interface the host imple
 from __future__ import annotations
 
 from .extension import OmePrivacy
-from .lifecycle import RequestKind, RequesterType, Status
+from .lifecycle import RequesterType, RequestKind, Status
 from .purposes import Category, Purpose
 from .sources import (
     N_,

@@ -48,7 +48,9 @@ class OmePrivacy:
     ``OmePrivacy(app, db=db)`` or ``OmePrivacy()`` then ``init_app(app, db=db)``.
     """
 
-    def __init__(self, app: Flask | None = None, *, db: Any = None, sources: Iterable[DataSource] = ()) -> None:
+    def __init__(
+        self, app: Flask | None = None, *, db: Any = None, sources: Iterable[DataSource] = ()
+    ) -> None:
         self.db = db
         self.sources = SourceRegistry()
         for source in sources:
@@ -200,7 +202,8 @@ def get_state(app: Flask) -> PrivacyState:
         return app.extensions[EXTENSION_KEY]
     except KeyError:
         raise RuntimeError(
-            "flask-ome-privacy is not initialised on this app. Did you forget to call privacy.init_app(app, db=db)?"
+            "flask-ome-privacy is not initialised on this app. "
+            "Did you forget to call privacy.init_app(app, db=db)?"
         ) from None
 
 

@@ -107,9 +107,7 @@ STATUS_LABELS: dict[Status, str] = {
     Status.WITHDRAWN: N_("Withdrawn"),
 }
 
-CLOSED_STATUSES = frozenset(
-    {Status.COMPLETED, Status.REFUSED, Status.CLOSED_INCOMPLETE, Status.WITHDRAWN}
-)
+CLOSED_STATUSES = frozenset({Status.COMPLETED, Status.REFUSED, Status.CLOSED_INCOMPLETE, Status.WITHDRAWN})
 
 #: Every allowed move. Anything else is refused by ``check_transition``.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -191,7 +189,11 @@ class Clock:
         """Whole days until due, negative when overdue; frozen while paused."""
         reference = self.paused_since or now
         remaining = self.due_at - reference
-        return remaining.days if remaining >= timedelta(0) else -((-remaining).days + (1 if (-remaining).seconds else 0))
+        return (
+            remaining.days
+            if remaining >= timedelta(0)
+            else -((-remaining).days + (1 if (-remaining).seconds else 0))
+        )
 
     def pause(self, now: datetime) -> Clock:
         if self.paused_since is not None:

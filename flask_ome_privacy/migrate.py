@@ -52,6 +52,8 @@ def head_revision() -> str | None:
 def _engine(app: Flask) -> Engine:
     state = app.extensions.get("ome_privacy")
     if state is None:
-        raise RuntimeError("flask-ome-privacy is not initialised on this app; call privacy.init_app(app, db=db)")
+        raise RuntimeError(
+            "flask-ome-privacy is not initialised on this app; call privacy.init_app(app, db=db)"
+        )
     with app.app_context():
         return state.db.engine

@@ -133,8 +133,12 @@ class RequestDocument(Base):
     __tablename__ = "ome_privacy_documents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(sa.String(32))  # person_identity, representative_identity, authority, ...
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(
+        sa.String(32)
+    )  # person_identity, representative_identity, authority, ...
     doc_type: Mapped[str] = mapped_column(sa.String(32))  # drivers_licence, passport, ...
     content_type: Mapped[str] = mapped_column(sa.String(64))
     size: Mapped[int]
@@ -154,10 +158,14 @@ class ExecutionReceipt(Base):
     """What carrying out a decision did in one source (or for one processor)."""
 
     __tablename__ = "ome_privacy_receipts"
-    __table_args__ = (sa.UniqueConstraint("request_id", "target", "action", name="uq_ome_privacy_receipts_target"),)
+    __table_args__ = (
+        sa.UniqueConstraint("request_id", "target", "action", name="uq_ome_privacy_receipts_target"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True
+    )
     target: Mapped[str] = mapped_column(sa.String(128))  # source key, or "processor:<name>"
     action: Mapped[str] = mapped_column(sa.String(32))
     status: Mapped[str] = mapped_column(sa.String(16))  # pending | done | failed | not_applicable | manual
@@ -176,7 +184,9 @@ class RequestMessage(Base):
     __tablename__ = "ome_privacy_request_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True
+    )
     author: Mapped[str] = mapped_column(sa.String(16))  # staff | requester
     kind: Mapped[str] = mapped_column(sa.String(32))  # deficiency | answer | decision | note
     body: Mapped[str] = mapped_column(sa.Text)
@@ -192,7 +202,9 @@ class DecisionItem(Base):
     __tablename__ = "ome_privacy_decision_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True
+    )
     item: Mapped[str] = mapped_column(sa.String(255))
     granted: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(sa.Text)
@@ -221,7 +233,9 @@ class ConsentRecord(Base):
     """A person's decision on an additional purpose (Art. 2.2(1)); the latest row wins."""
 
     __tablename__ = "ome_privacy_consents"
-    __table_args__ = (sa.Index("ix_ome_privacy_consents_user_purpose", "user_id", "purpose_key", "decided_at"),)
+    __table_args__ = (
+        sa.Index("ix_ome_privacy_consents_user_purpose", "user_id", "purpose_key", "decided_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[str] = mapped_column(UserId)

@@ -34,9 +34,7 @@ def record_provision(
         raise ValueError("record_provision needs at least one category")
     unknown = [c for c in categories if c not in purposes.categories]
     if unknown:
-        raise ValueError(
-            f"Unknown categories {unknown}; known: {', '.join(purposes.categories)}"
-        )
+        raise ValueError(f"Unknown categories {unknown}; known: {', '.join(purposes.categories)}")
     record = ProvisionRecord(
         user_id=user_id,
         recipient=recipient,

@@ -224,7 +224,9 @@ def validate_source(source: DataSource) -> list[str]:
     if type(source).collect is DataSource.collect:
         problems.append("collect() must be implemented")
     for action in source.actions:
-        if action is not Action.COLLECT and getattr(type(source), action.value) is getattr(DataSource, action.value):
+        if action is not Action.COLLECT and getattr(type(source), action.value) is getattr(
+            DataSource, action.value
+        ):
             problems.append(f"it lists {action.value!r} in actions but does not implement {action.value}()")
     names = [f.name for f in source.fields]
     if len(names) != len(set(names)):

@@ -12,15 +12,20 @@ from .account import build_account_blueprint
 from .public import build_public_blueprint
 from .staff import build_staff_blueprint
 
-__all__ = ["register_blueprints", "build_account_blueprint", "build_public_blueprint", "build_staff_blueprint"]
+__all__ = [
+    "register_blueprints",
+    "build_account_blueprint",
+    "build_public_blueprint",
+    "build_staff_blueprint",
+]
 
 
 def build_assets_blueprint() -> Blueprint:
     """Our templates and stylesheet; registered even when the host declines the page blueprints.
 
-Blueprint template folders come after the app's own, so a host overrides any page by
-placing the same path (``ome_privacy/...``) in its templates folder.
-"""
+    Blueprint template folders come after the app's own, so a host overrides any page by
+    placing the same path (``ome_privacy/...``) in its templates folder.
+    """
     return Blueprint(
         "ome_privacy",
         "flask_ome_privacy",

@@ -23,7 +23,11 @@ def overview() -> str:
     session = privacy.session
     user_id = current_user_id()
     sources = [
-        {"source": source, "count": source.count(current_user), "category": privacy.purposes.categories.get(source.category)}
+        {
+            "source": source,
+            "count": source.count(current_user),
+            "category": privacy.purposes.categories.get(source.category),
+        }
         for source in privacy.sources
     ]
     open_requests = session.scalars(

@@ -1,0 +1,48 @@
+"""The audit trail is append-only and tamper-evident (policy Art. 1.4, 3.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from flask_ome_privacy import audit
+from flask_ome_privacy.models import AuditEvent
+
+
+def append_three(app: Any, db: Any) -> None:
+    with app.app_context():
+        for number in range(3):
+            audit.append(db.session, "test.step", actor_id="9", actor_role="staff", data={"n": number})
+        db.session.commit()
+
+
+def test_a_fresh_chain_verifies(app: Any, db: Any) -> None:
+    append_three(app, db)
+    with app.app_context():
+        report = audit.verify_session(db.session)
+    assert report.ok
+    assert report.checked == 3
+
+
+def test_editing_an_event_is_detected(app: Any, db: Any) -> None:
+    append_three(app, db)
+    with app.app_context():
+        second = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()[1]
+        second.data = {"n": 99}
+        db.session.commit()
+        report = audit.verify_session(db.session)
+    assert not report.ok
+    assert report.first_bad_id == second.id
+    assert "hash" in report.problem
+
+
+def test_deleting_an_event_breaks_the_chain(app: Any, db: Any) -> None:
+    append_three(app, db)
+    with app.app_context():
+        first = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).first()
+        db.session.delete(first)
+        db.session.commit()
+        report = audit.verify_session(db.session)
+    assert not report.ok
+    assert "link" in report.problem

@@ -193,6 +193,38 @@ def empty_tables(engine: sa.Engine, tables: list[str]) -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
+def seed_demo_data(app: Any) -> Any:
+    """Run ``example_app.seed.seed_demo`` in an app context and commit; returns what it returns."""
+    from example_app.models import db
+    from example_app.seed import seed_demo
+
+    with app.app_context():
+        result = seed_demo(db) if inspect.signature(seed_demo).parameters else seed_demo()
+        db.session.commit()
+        return result
+
+
+@pytest.fixture(scope="session")
+def prepare_database(document_key: str) -> Callable[..., None]:
+    """``prepare_database(url, seed=True)``: schema (and demo data) in another, empty database.
+
+    For tests that need a database of their own, such as the browser tests' live server.
+    """
+
+    def prepare(url: str, seed: bool = True) -> None:
+        import example_app
+        from example_app.models import db
+
+        app = example_app.create_app(base_config(url, document_key))
+        create_schema(app)
+        if seed:
+            seed_demo_data(app)
+        with app.app_context():
+            db.engine.dispose()
+
+    return prepare
+
+
 @pytest.fixture(scope="session")
 def _schema(database_url: str, document_key: str) -> list[str]:
     """Create the schema once per session; returns the names of the tables to empty."""
@@ -250,15 +282,9 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
-def seeded(app: Any, db: Any) -> Any:
+def seeded(app: Any) -> Any:
     """Runs ``example_app.seed.seed_demo`` on the empty database; the value is what it returns."""
-    from example_app.seed import seed_demo
-
-    with app.app_context():
-        takes_db = bool(inspect.signature(seed_demo).parameters)
-        result = seed_demo(db) if takes_db else seed_demo()
-        db.session.commit()
-        return result
+    return seed_demo_data(app)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from .extensions import db
 from .seed import DemoAccount, seed_demo
@@ -30,16 +31,16 @@ def _print_accounts(accounts: list[DemoAccount]) -> None:
 
 
 @click.command("demo-setup")
+@with_appcontext
 def demo_setup_command() -> None:
     """Create or update the database and add the demo accounts (safe to run again)."""
-    from flask import current_app
-
     create_schema(current_app._get_current_object())
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     _print_accounts(seed_demo())
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command() -> None:
     """Add the demo accounts and their data (existing accounts are left alone)."""
     _print_accounts(seed_demo())

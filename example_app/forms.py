@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -10,18 +10,22 @@ from wtforms.validators import DataRequired, Length
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        _l("Email address"), validators=[DataRequired(_l("Enter your email address.")), Length(max=255)]
+        lazy_gettext("Email address"),
+        validators=[DataRequired(lazy_gettext("Enter your email address.")), Length(max=255)],
     )
     password = PasswordField(
-        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)]
+        lazy_gettext("Password"),
+        validators=[DataRequired(lazy_gettext("Enter your password.")), Length(max=1024)],
     )
     next = HiddenField()
-    submit = SubmitField(_l("Sign in"))
+    submit = SubmitField(lazy_gettext("Sign in"))
 
 
 class FacebookDemoForm(FlaskForm):
     """Stands in for Facebook's OAuth dialog: the tester picks which demo account Facebook "returns"."""
 
-    email = SelectField(_l("Demo: Facebook account to sign in as"), choices=[], validate_choice=True)
+    email = SelectField(
+        lazy_gettext("Demo: Facebook account to sign in as"), choices=[], validate_choice=True
+    )
     next = HiddenField()
-    submit = SubmitField(_l("Continue with Facebook"))
+    submit = SubmitField(lazy_gettext("Continue with Facebook"))

@@ -85,7 +85,7 @@ test-postgres: venv
 	OME_TEST_DB=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 wheel-check: venv
-	rm -rf dist
+	rm -rf dist build
 	$(BIN)/python -m pip wheel --no-deps -w dist .
 	$(BIN)/python tests/test_packaging.py dist/flask_ome_privacy-*.whl
 

@@ -77,8 +77,7 @@ def default_config(app: Flask) -> dict[str, Any]:
         "OME_PRIVACY_CONTACT": {
             "name": "Crafters Inc. 個人情報お問い合わせ窓口 / Privacy inquiry desk",
             "email": "privacy@crafters.example",
-            "postal_address": "〒100-0005 東京都千代田区丸の内二丁目4番1号 丸の内クラフトビル 8階 "
-            "Crafters Inc. 個人情報お問い合わせ窓口",
+            "postal_address": "〒100-0005 東京都千代田区丸の内二丁目4番1号 丸の内クラフトビル 8階",
         },
         "OME_PRIVACY_COMPLAINTS_CONTACT": (
             "Crafters Inc. 個人情報お問い合わせ窓口 (privacy@crafters.example); "

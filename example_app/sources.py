@@ -241,6 +241,14 @@ class SurveySource(DataSource):
             value = f"{question}: {answer}" if score is None else f"{question}: {answer} ({score})"
             yield Record("answer", value, received_at, group=survey)
 
+    def count(self, user: User) -> int:
+        """As many as ``collect`` yields (one answer each, one employer per survey), in one query."""
+        mine = SurveyResponse.user_id == user.id
+        answers = sa.select(sa.func.count()).where(mine).scalar_subquery()
+        surveys = sa.select(SurveyResponse.survey_name, SurveyResponse.employer_name).where(mine).distinct()
+        groups = sa.select(sa.func.count()).select_from(surveys.subquery()).scalar_subquery()
+        return int(db.session.execute(sa.select(answers + groups)).scalar_one())
+
     def is_linked(self, user: User) -> bool:
         return (
             db.session.scalar(sa.select(SurveyResponse.id).where(SurveyResponse.user_id == user.id).limit(1))

@@ -299,6 +299,23 @@ def test_survey_collect_is_one_query_however_many_rows(seeded_app, count_queries
     assert queries.count == 1, str(queries)
 
 
+def test_survey_count_matches_collect_in_one_query(seeded_app, count_queries):
+    from example_app.seed import add_bulk_survey_rows
+
+    with seeded_app.app_context():
+        survey = source("org_survey")
+        alice = user_by_email("alice@example.com")
+        assert survey.count(alice) == len(list(survey.collect(alice))) == 14  # 12 answers, 2 employers
+        bob = user_by_email("bob@example.com")
+        assert survey.count(bob) == 0
+        add_bulk_survey_rows(bob, 2500)
+        bob = user_by_email("bob@example.com")
+        with count_queries() as queries:
+            counted = survey.count(bob)
+        assert queries.count == 1, str(queries)
+        assert counted == len(list(survey.collect(bob)))
+
+
 def test_profile_erase_removes_the_named_items_and_keeps_required_ones(seeded_app):
     from flask_ome_privacy import ActionNotSupported
 

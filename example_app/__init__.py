@@ -20,6 +20,7 @@ __all__ = ["create_app", "db", "privacy", "LANGUAGES"]
 #: Languages the site is offered in; the first is the default.
 LANGUAGES = ("ja", "en")
 LANGUAGE_SESSION_KEY = "lang"
+DEV_SECRET_KEY = "dev-only-not-secret-change-me"
 
 # Registrations belong to the extension object: made once, shared by every app.
 privacy.register_source(ProfileSource())
@@ -65,7 +66,7 @@ def default_config(app: Flask) -> dict[str, Any]:
     if database_url.startswith("postgres://"):  # Heroku-style URLs
         database_url = "postgresql://" + database_url[len("postgres://") :]
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-not-secret-change-me"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "BABEL_DEFAULT_LOCALE": "ja",
         "OME_PRIVACY_BASE_TEMPLATE": "base.html",
@@ -94,6 +95,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(default_config(app))
     if config:
         app.config.update(config)
+    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not (app.debug or app.testing):
+        app.logger.warning("SECRET_KEY is the development default; set SECRET_KEY in the environment.")
     if not app.config["OME_PRIVACY_DOCUMENT_KEYS"] and not app.config.get("TESTING"):
         app.config["OME_PRIVACY_DOCUMENT_KEYS"] = _local_document_key(app)
 

@@ -16,6 +16,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
 FONT_GLOB := /usr/share/fonts/*/ipafont-gothic/ipag*.ttf
 BABEL_KEYWORDS := -k N_ -k _ -k lazy_gettext -k gettext -k ngettext:1,2 -k lazy_ngettext:1,2
+# Unwrapped msgids, as the catalogs are written: no reflow churn in diffs.
+BABEL_WRAP := --no-wrap
 PKG_TR := flask_ome_privacy/translations
 APP_TR := example_app/translations
 LANGS := ja en
@@ -92,22 +94,24 @@ wheel-check: venv
 # --- translations ----------------------------------------------------------------------
 
 translations: venv
-	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) -o $(PKG_TR)/messages.pot flask_ome_privacy
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) $(BABEL_WRAP) \
+		--project=flask-ome-privacy --version=0.1.0 -o $(PKG_TR)/messages.pot flask_ome_privacy
 	@for lang in $(LANGS); do \
 		if [ -f $(PKG_TR)/$$lang/LC_MESSAGES/ome_privacy.po ]; then \
-			$(BIN)/pybabel update -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
+			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
 		else \
-			$(BIN)/pybabel init -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
+			$(BIN)/pybabel init $(BABEL_WRAP) -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
 		fi; \
 	done
 	$(BIN)/pybabel compile -d $(PKG_TR) -D ome_privacy --statistics
 	mkdir -p $(APP_TR)
-	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) -o $(APP_TR)/messages.pot example_app
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) $(BABEL_WRAP) \
+		--project=example_app -o $(APP_TR)/messages.pot example_app
 	@for lang in $(LANGS); do \
 		if [ -f $(APP_TR)/$$lang/LC_MESSAGES/messages.po ]; then \
-			$(BIN)/pybabel update -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
+			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
 		else \
-			$(BIN)/pybabel init -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
+			$(BIN)/pybabel init $(BABEL_WRAP) -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
 		fi; \
 	done
 	$(BIN)/pybabel compile -d $(APP_TR) -D messages --statistics

@@ -180,6 +180,8 @@ def empty_tables(engine: sa.Engine, tables: list[str]) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # TRUNCATE fires no row triggers, so append-only guards on the audit table stay out of it.
+            # A session a test left open would make TRUNCATE wait for ever: fail instead.
+            connection.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
             connection.execute(sa.text(f"TRUNCATE {', '.join(quoted)} RESTART IDENTITY CASCADE"))
         else:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 
 class LoginForm(FlaskForm):
@@ -29,3 +29,24 @@ class FacebookDemoForm(FlaskForm):
     )
     next = HiddenField()
     submit = SubmitField(lazy_gettext("Continue with Facebook"))
+
+
+class PasswordForm(FlaskForm):
+    """Set a first password (Facebook-only accounts) or change the current one."""
+
+    current_password = PasswordField(lazy_gettext("Current password"))
+    new_password = PasswordField(
+        lazy_gettext("New password"),
+        validators=[
+            DataRequired(lazy_gettext("Enter a new password.")),
+            Length(min=10, max=1024, message=lazy_gettext("Use at least 10 characters.")),
+        ],
+    )
+    confirm = PasswordField(
+        lazy_gettext("New password (again)"),
+        validators=[
+            DataRequired(lazy_gettext("Enter the new password again.")),
+            EqualTo("new_password", message=lazy_gettext("The two passwords do not match.")),
+        ],
+    )
+    submit = SubmitField(lazy_gettext("Save password"))

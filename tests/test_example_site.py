@@ -211,6 +211,75 @@ def test_account_settings_link_to_the_privacy_pages(seeded_app, client, login):
     assert client.get(overview).status_code == 200
 
 
+def test_facebook_only_account_can_set_a_password_and_then_sign_in_with_it(
+    seeded_app, client, csrf_token, login, logout
+):
+    facebook_sign_in(client, csrf_token, "carol@example.com")
+    page = text(client.get("/account"))
+    assert "パスワードの設定" in page
+    assert 'name="current_password"' not in page
+
+    token = csrf_token(client, "/account")
+    mismatch = client.post(
+        "/account/password",
+        data={"new_password": "carol-new-pass", "confirm": "something-else", "csrf_token": token},
+    )
+    assert "2つのパスワードが一致しません。" in text(mismatch)
+
+    saved = client.post(
+        "/account/password",
+        data={"new_password": "carol-new-pass", "confirm": "carol-new-pass", "csrf_token": token},
+    )
+    assert saved.headers["Location"].endswith("/account")
+    with seeded_app.app_context():
+        from example_app import privacy
+
+        assert privacy.sign_in_methods(user_by_email("carol@example.com")) == {"password", "facebook"}
+    logout(client)
+    login(client, "carol@example.com", "carol-new-pass")
+
+
+def test_setting_a_first_password_needs_a_recent_sign_in(seeded_app, client, csrf_token):
+    facebook_sign_in(client, csrf_token, "carol@example.com")
+    with client.session_transaction() as session:
+        session["ome_privacy_auth_at"] = 0
+    token = csrf_token(client, "/account")
+    response = client.post(
+        "/account/password",
+        data={"new_password": "carol-new-pass", "confirm": "carol-new-pass", "csrf_token": token},
+    )
+    assert "/login" in response.headers["Location"]
+    with seeded_app.app_context():
+        assert user_by_email("carol@example.com").password_hash is None
+
+
+def test_changing_a_password_needs_the_current_one(seeded_app, client, csrf_token, login):
+    login(client, "bob@example.com")
+    token = csrf_token(client, "/account")
+    wrong = client.post(
+        "/account/password",
+        data={
+            "current_password": "not-it",
+            "new_password": "bob-new-password",
+            "confirm": "bob-new-password",
+            "csrf_token": token,
+        },
+    )
+    assert "現在のパスワードが正しくありません。" in text(wrong)
+    right = client.post(
+        "/account/password",
+        data={
+            "current_password": "demo-password",
+            "new_password": "bob-new-password",
+            "confirm": "bob-new-password",
+            "csrf_token": token,
+        },
+    )
+    assert right.status_code == 302
+    with seeded_app.app_context():
+        assert user_by_email("bob@example.com").check_password("bob-new-password")
+
+
 def test_account_settings_need_sign_in(seeded_app, client):
     response = client.get("/account")
     assert response.status_code == 302

@@ -294,6 +294,15 @@ def test_privacy_pages_use_the_site_layout(seeded_app, client, login):
     assert "アカウント設定" in page
 
 
+def test_privacy_messages_are_shown_once_not_twice(seeded_app, client, login):
+    login(client, "alice@example.com")
+    with client.session_transaction() as session:
+        session["_flashes"] = [("ome_privacy", "PRIVACY-NOTICE"), ("info", "SITE-NOTICE")]
+    page = text(client.get("/account/privacy/"))
+    assert page.count("PRIVACY-NOTICE") == 1
+    assert page.count("SITE-NOTICE") == 1
+
+
 # --- data sources ------------------------------------------------------------------------
 
 

@@ -69,6 +69,8 @@ def default_config(app: Flask) -> dict[str, Any]:
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "BABEL_DEFAULT_LOCALE": "ja",
+        # Japanese users read Japanese time; stored times stay UTC.
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
         "OME_PRIVACY_BASE_TEMPLATE": "base.html",
         "OME_PRIVACY_LOGIN_VIEW": "auth.login",
         "OME_PRIVACY_SERVICE_NAME": "WORLD OME NET",

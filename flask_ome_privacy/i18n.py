@@ -36,6 +36,8 @@ def translate(value: Any) -> str:
 def setup_babel(app: Flask, locale_loader: Callable[[], str | None] | None) -> None:
     """Make our catalogs part of the app's translations, initialising Flask-Babel if needed."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "ja")
+    # Only takes effect when we initialise Flask-Babel; a host that did keeps its own.
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Tokyo")
     if "babel" not in app.extensions:
         Babel(app, locale_selector=lambda: _select_locale(app, locale_loader))
     _merge_our_domain(app)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, has_app_context
@@ -158,6 +158,55 @@ class OmePrivacy:
         return callback(user_id)
 
     # --- host-side API --------------------------------------------------------------------
+    def may_use(self, user: Any, purpose_key: str, *, today: date | None = None) -> bool:
+        """May ``user``'s data be used for ``purpose_key``? (policy Art. 2)
+
+        Baseline purposes: always. Purposes the host added (``OME_PRIVACY_PURPOSES``) on
+        directly obtained data: only once the user granted consent to the current wording
+        (version). Added purposes on other data: from their ``added_on`` date. An unknown
+        key raises ``UnknownPurposeError`` (a ``ValueError``): a typo must not look like
+        a refusal. ``today`` defaults to ``self.today()``. At most one query.
+        """
+        from .consents import may_use
+
+        return may_use(self.session, self.purposes, user_id_of(user), purpose_key, today or self.today())
+
+    def users_who_may_use(
+        self, purpose_key: str, user_ids: Iterable[Any], *, today: date | None = None
+    ) -> set[Any]:
+        """Bulk ``may_use``: the subset of ``user_ids`` (the host's ids, returned as given)
+        whose data may be used for ``purpose_key``. One query per 500 ids."""
+        from .consents import users_who_may_use
+
+        return users_who_may_use(self.session, self.purposes, purpose_key, user_ids, today or self.today())
+
+    def pending_consents(self, user: Any) -> list[Any]:
+        """The consent asks ``user`` has not answered at the current wording (``ConsentAsk`` list)."""
+        from .consents import pending_asks
+
+        return pending_asks(self.session, self.purposes, user_id_of(user))
+
+    def record_consent(self, user: Any, purpose_key: str, *, granted: bool) -> Any:
+        """Record a consent decision the host obtained itself (e.g. a sign-up checkbox showing
+        the purpose's current text). Added to the current transaction; the host commits."""
+        from .consents import record_decision
+
+        return record_decision(
+            self.session,
+            self.purposes,
+            user_id=user_id_of(user),
+            purpose_key=purpose_key,
+            granted=granted,
+            actor_role="host",
+        )
+
+    def today(self) -> date:
+        """Today in the host's time zone (Flask-Babel's ``BABEL_DEFAULT_TIMEZONE``, else UTC):
+        the day purpose dates (``added_on``) are compared with."""
+        from flask_babel import get_timezone
+
+        return datetime.now(get_timezone()).date()
+
     def record_provision(
         self,
         user: Any,

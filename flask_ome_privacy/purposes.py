@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from .sources import N_, Origin
@@ -30,9 +30,13 @@ class Purpose:
     category: str
     text: str
     version: int = 1
+    #: The day the purpose applies from. An additional purpose is published (and asked for)
+    #: as soon as it is configured, but never applies before this day.
     added_on: date = POLICY_BASELINE
     #: Baseline purposes come with the policy; additional ones need consent or publication.
     additional: bool = False
+    #: When the wording was last changed (the day ``version`` went up), if the host says so.
+    changed_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -157,36 +161,134 @@ class PurposeRegister:
             return ConsentRule.INDIVIDUAL_CONSENT
         return ConsentRule.PUBLICATION
 
+    def get(self, key: str) -> Purpose:
+        """The purpose ``key``; an unknown key is a programming error, so it raises."""
+        try:
+            return self.purposes[key]
+        except KeyError:
+            raise UnknownPurposeError(
+                f"Unknown purpose {key!r}; known: {', '.join(sorted(self.purposes))}. "
+                "Add it to OME_PRIVACY_PURPOSES first."
+            ) from None
+
+    def needs_consent(self, purpose: Purpose) -> bool:
+        """Art. 2.2(1): an additional purpose on data the person gave us directly."""
+        return self.rule_for(purpose) == ConsentRule.INDIVIDUAL_CONSENT
+
     def consent_asks(self) -> list[Purpose]:
-        """Purposes each person must grant or decline individually (Art. 2.2(1))."""
-        return [p for p in self.purposes.values() if self.rule_for(p) == ConsentRule.INDIVIDUAL_CONSENT]
+        """Purposes each person must grant or decline individually (Art. 2.2(1)), oldest first."""
+        asks = [p for p in self.purposes.values() if self.needs_consent(p)]
+        return sorted(asks, key=lambda p: (p.added_on, p.key))
 
     def published_changes(self) -> list[Purpose]:
         """Additional purposes, newest first: the change history on the public page."""
         added = [p for p in self.purposes.values() if p.additional]
         return sorted(added, key=lambda p: (p.added_on, p.key), reverse=True)
 
+    def change_history(self) -> list[PurposeChange]:
+        """Every addition and announced rewording, newest first (public page, Art. 2.2)."""
+        changes: list[PurposeChange] = []
+        for purpose in self.purposes.values():
+            if purpose.additional:
+                changes.append(
+                    PurposeChange(purpose.added_on, purpose, ChangeKind.ADDED, self.rule_for(purpose))
+                )
+            if purpose.changed_on is not None and purpose.version > 1:
+                changes.append(
+                    PurposeChange(purpose.changed_on, purpose, ChangeKind.REWORDED, self.rule_for(purpose))
+                )
+        return sorted(changes, key=lambda c: (c.on, c.purpose.key, c.kind), reverse=True)
+
+
+class UnknownPurposeError(ValueError):
+    """A purpose key that is not in the register (a typo, or a purpose not configured)."""
+
+
+class ChangeKind:
+    ADDED = "added"
+    REWORDED = "reworded"
+
+
+@dataclass(frozen=True)
+class PurposeChange:
+    """One line of the public change history."""
+
+    on: date
+    purpose: Purpose
+    kind: str  # ChangeKind
+    rule: str  # ConsentRule: how the change reaches people (asked individually, or published)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's latest decision on a purpose: which wording (version), granted or not, when."""
+
+    purpose_key: str
+    version: int
+    granted: bool
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentAsk:
+    """A purpose the person has not decided on at its current wording (Art. 2.2(1))."""
+
+    purpose: Purpose
+    category: Category
+    #: Their decision on an older wording, if any: the page says the wording changed.
+    previous: Decision | None = None
+
+    @property
+    def wording_changed(self) -> bool:
+        return self.previous is not None
+
+
+def in_effect(purpose: Purpose, today: date) -> bool:
+    """Does the purpose apply yet? Additional purposes apply from ``added_on``."""
+    return not purpose.additional or purpose.added_on <= today
+
+
+def consent_asks_for(register: PurposeRegister, decisions: Mapping[str, Decision]) -> list[ConsentAsk]:
+    """What to ask a person, given their latest decision per purpose key.
+
+    A decision on an older version does not answer the current one: the person is asked
+    again (whether they had granted or declined), and ``previous`` says what they decided.
+    """
+    asks = []
+    for purpose in register.consent_asks():
+        decision = decisions.get(purpose.key)
+        if decision is not None and decision.version == purpose.version:
+            continue
+        asks.append(ConsentAsk(purpose, register.categories[purpose.category], decision))
+    return asks
+
 
 def may_use(
     register: PurposeRegister,
     purpose_key: str,
-    consent: tuple[int, bool] | None,
+    decision: Decision | None,
     today: date,
 ) -> bool:
-    """May a person's data be used for ``purpose_key``?
+    """May a person's data be used for ``purpose_key`` on ``today``?
 
-    ``consent`` is the person's latest decision on that purpose as (version, granted), or
-    None. A consent given to an older wording does not cover a newer one.
+    * baseline purposes (policy Art. 2.1): yes;
+    * additional purposes on data obtained other than directly (Art. 2.2(2)): from the day
+      they were added, the day they are published from;
+    * additional purposes on data obtained directly (Art. 2.2(1)): only with the person's
+      consent *to the current wording* (``decision`` is their latest decision on it), and
+      not before the day the purpose applies from.
+
+    Raises ``UnknownPurposeError`` for a key that is not registered.
     """
-    purpose = register.purposes.get(purpose_key)
-    if purpose is None:
-        return False
+    purpose = register.get(purpose_key)
     rule = register.rule_for(purpose)
     if rule == ConsentRule.NONE:
         return True
+    if not in_effect(purpose, today):
+        return False
     if rule == ConsentRule.PUBLICATION:
-        return purpose.added_on <= today
-    return consent is not None and consent[1] and consent[0] == purpose.version
+        return True
+    return decision is not None and decision.granted and decision.version == purpose.version
 
 
 def purpose_from_mapping(item: Mapping[str, Any]) -> Purpose:
@@ -194,14 +296,50 @@ def purpose_from_mapping(item: Mapping[str, Any]) -> Purpose:
     missing = [k for k in ("key", "category", "text", "added_on") if k not in item]
     if missing:
         raise ValueError(f"Purpose {dict(item)!r} is missing {', '.join(missing)}")
-    added_on = item["added_on"]
-    if isinstance(added_on, str):
-        added_on = date.fromisoformat(added_on)
+    allowed = {"key", "category", "text", "version", "added_on", "changed_on", "additional"}
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Purpose {item['key']!r} has unknown field(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(allowed))}"
+        )
+    version = int(item.get("version", 1))
+    if version < 1:
+        raise ValueError(f"Purpose {item['key']!r}: version must be 1 or more")
+    if not str(item["text"]).strip():
+        raise ValueError(f"Purpose {item['key']!r} needs a text")
     return Purpose(
         key=item["key"],
         category=item["category"],
         text=item["text"],
-        version=int(item.get("version", 1)),
-        added_on=added_on,
+        version=version,
+        added_on=_as_date(item["added_on"], item["key"], "added_on"),
         additional=bool(item.get("additional", True)),
+        changed_on=_as_date(item["changed_on"], item["key"], "changed_on")
+        if item.get("changed_on")
+        else None,
     )
+
+
+def _as_date(value: Any, key: str, name: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"Purpose {key!r}: {name} must be a date or 'YYYY-MM-DD', not {value!r}") from None
+
+
+def processor_names(processors: Mapping[str, Iterable[Any]] | None, category_key: str) -> list[str]:
+    """Outsourced processors for a category (``OME_PRIVACY_PROCESSORS``, policy Art. 1.5).
+
+    Entries are names, or mappings with a ``name`` (other keys are for staff tasks).
+    """
+    names = []
+    for item in (processors or {}).get(category_key, ()) or ():
+        name = item.get("name") if isinstance(item, Mapping) else item
+        if name:
+            names.append(str(name))
+    return names

@@ -6,15 +6,19 @@ import sqlalchemy as sa
 from flask import Blueprint, render_template
 from flask_login import current_user
 
+from ..consents import pending_asks
 from ..extension import current_privacy
 from ..lifecycle import CLOSED_STATUSES, Status
 from ..models import Notification, PrivacyRequest
+from . import consents
 from .common import current_user_id, make_blueprint, require_signed_in
 
 
 def build_account_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_account", personal=True, guard=require_signed_in)
     bp.add_url_rule("/", "overview", overview)
+    bp.add_url_rule("/purposes", "purposes", consents.purposes)
+    bp.add_url_rule("/purposes/<purpose_key>/decision", "purpose_decision", consents.decide, methods=["POST"])
     return bp
 
 
@@ -47,6 +51,7 @@ def overview() -> str:
         "ome_privacy/account/overview.html",
         sources=sources,
         open_requests=open_requests,
+        consent_asks=pending_asks(session, privacy.purposes, user_id),  # one query
         unread_notifications=unread or 0,
         Status=Status,
     )

@@ -1,27 +1,79 @@
-"""The public purposes page (``/privacy/purposes``): no sign-in, what APPI Art. 32(1) says to publish."""
+"""The public purposes page (``/privacy/purposes``): no sign-in, no personal data.
+
+It is where the business publishes what APPI Art. 32(1) asks for — its name, address and
+representative; every purpose of use; how to make each kind of request and its fee; the
+safety measures; where to complain — and the change history of policy Art. 2.2(2): each
+purpose added for data obtained other than directly, with the date it was added.
+
+Everything comes from configuration, so the page is the same for every visitor of one
+language and may be cached (see ``cache_headers``).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, render_template, request, session
+from flask_login import current_user
 
+from ..config import config_value
 from ..extension import current_privacy
 from ..lifecycle import FEE_KINDS, RequestKind
+from ..purposes import ChangeKind, ConsentRule, in_effect, processor_names
 from .common import make_blueprint
+
+#: How long browsers (and, when allowed, shared caches) may keep the page.
+MAX_AGE_SECONDS = 3600
 
 
 def build_public_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_public", personal=False)
     bp.add_url_rule("/purposes", "purposes", purposes)
+    bp.after_request(cache_headers)
     return bp
 
 
 def purposes() -> str:
-    register = current_privacy().purposes
+    privacy = current_privacy()
+    register = privacy.purposes
+    today = privacy.today()
+    processors = config_value("PROCESSORS")
+    categories = [
+        {
+            "category": category,
+            "purposes": [
+                {"purpose": p, "rule": register.rule_for(p), "in_effect": in_effect(p, today)}
+                for p in register.for_category(category.key)
+            ],
+            "processors": processor_names(processors, category.key),
+        }
+        for category in register
+    ]
     return render_template(
         "ome_privacy/public/purposes.html",
-        categories=[(category, register.for_category(category.key)) for category in register],
-        changes=register.published_changes(),
+        categories=categories,
+        changes=register.change_history(),
         categories_by_key=register.categories,
         kinds=list(RequestKind),
         fee_kinds=FEE_KINDS,
+        fee_yen=config_value("FEE_YEN"),
+        ConsentRule=ConsentRule,
+        ChangeKind=ChangeKind,
+        today=today,
     )
+
+
+def cache_headers(response: Response) -> Response:
+    """Let the page be cached, without ever sharing what the host's layout made personal.
+
+    The page itself carries nothing personal, but the host's layout may (a "signed in as"
+    line, a CSRF token in a language switch). So shared caches may keep it only when the
+    visitor is anonymous and no session is involved; otherwise the visitor's own browser
+    keeps it and asks again each time. Either way an ETag lets a revisit end in 304.
+    """
+    if response.status_code != 200:
+        return response
+    shared = not current_user.is_authenticated and not session and not request.cookies
+    policy = f"public, max-age={MAX_AGE_SECONDS}" if shared else "private, no-cache"
+    response.headers["Cache-Control"] = policy
+    response.vary.update(("Accept-Language", "Cookie"))
+    response.add_etag()
+    return response.make_conditional(request)

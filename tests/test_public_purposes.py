@@ -1,0 +1,243 @@
+"""The public purposes page: what APPI Art. 32(1) asks to publish, and the change history of
+policy Art. 2.2(2). No sign-in, no personal data, cacheable.
+
+Japanese: dates and the page language are checked here; the Japanese wording is checked by
+the translation pass once the catalogs exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from conftest import empty_tables, extract_csrf_token
+from hosts import make_host
+
+URL = "/privacy/purposes"
+EN = {"Accept-Language": "en"}
+JA = {"Accept-Language": "ja"}
+NEWSLETTER = {
+    "key": "user_info.newsletter",
+    "category": "user_info",
+    "text": "Sending a newsletter about career events",
+    "added_on": "2026-10-01",
+}
+BENCHMARK = {
+    "key": "org_service.benchmark",
+    "category": "org_service",
+    "text": "Anonymised industry benchmarks",
+    "added_on": "2026-09-15",
+}
+BUSINESS = {
+    "OME_PRIVACY_BUSINESS_NAME": "Crafters Inc.",
+    "OME_PRIVACY_BUSINESS_ADDRESS": "1-1 Marunouchi, Chiyoda-ku, Tokyo",
+    "OME_PRIVACY_BUSINESS_REPRESENTATIVE": "Kenichi Sato, Representative Director",
+    "OME_PRIVACY_CONTACT": {
+        "name": "Privacy inquiry desk",
+        "email": "privacy@crafters.example",
+        "postal_address": "1-1 Marunouchi",
+    },
+    "OME_PRIVACY_COMPLAINTS_CONTACT": "Privacy inquiry desk, or the PPC",
+    "OME_PRIVACY_PROCESSORS": {"org_service": ["Survey Cloud Inc."]},
+}
+
+
+@pytest.fixture
+def make(_schema: list[str], database_url: str) -> Iterator[Any]:
+    """``make(**config)`` builds a host app (with the two added purposes unless overridden)."""
+    apps: list[Any] = []
+
+    def build(**config: Any) -> Any:
+        app, db, _privacy = make_host(
+            database_url, config={**BUSINESS, "OME_PRIVACY_PURPOSES": [NEWSLETTER, BENCHMARK], **config}
+        )
+        apps.append((app, db))
+        return app
+
+    yield build
+    for app, db in apps:
+        with app.app_context():
+            db.session.remove()
+            empty_tables(db.engine, _schema)
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make: Any) -> Any:
+    return make()
+
+
+def get(app: Any, headers: dict[str, str] = EN) -> str:
+    response = app.test_client().get(URL, headers=headers)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def section(html: str, section_id: str) -> str:
+    return re.search(rf'<section id="{section_id}".*?</section>', html, re.S).group(0)
+
+
+def text_of(html: str) -> str:
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    return re.sub(r"\s+([),.:;])", r"\1", text)
+
+
+def test_a_visitor_needs_no_account(app: Any) -> None:
+    response = app.test_client().get(URL, headers=EN)
+    assert response.status_code == 200
+    assert "<h1>Purposes of use of personal information</h1>" in response.get_data(as_text=True)
+
+
+def test_the_business_name_address_and_representative_are_published(app: Any) -> None:
+    business = text_of(section(get(app), "business"))
+    assert "Name Crafters Inc." in business
+    assert "Address 1-1 Marunouchi, Chiyoda-ku, Tokyo" in business
+    assert "Representative Kenichi Sato, Representative Director" in business
+
+
+def test_every_purpose_is_published_by_category_with_provision_and_processors(app: Any) -> None:
+    purposes = section(get(app), "purposes")
+    rows = re.findall(r'<tr id="category-(\w+)">(.*?)</tr>', purposes, re.S)
+    by_key = {key: text_of(row) for key, row in rows}
+    assert list(by_key) == ["user_info", "sns", "org_service"]
+    assert "Sales activities" in by_key["user_info"] and "Advertising distribution" in by_key["user_info"]
+    assert "Sending a newsletter about career events only with each user's consent" in by_key["user_info"]
+    assert "Registration for, and subsequent user management" in by_key["sns"]
+    assert "Anonymised industry benchmarks (added September 15, 2026)" in by_key["org_service"]
+    assert " Yes " in f" {by_key['user_info']} " and " No " in f" {by_key['sns']} "
+    assert "Survey Cloud Inc." in by_key["org_service"] and "No outside processor" in by_key["sns"]
+
+
+def test_the_change_history_dates_each_added_purpose_and_says_how_it_applies(app: Any) -> None:
+    changes = section(get(app), "changes")
+    rows = [text_of(row) for row in re.findall(r"<tbody>.*?</tbody>", changes, re.S)[0].split("</tr>")[:-1]]
+    assert rows == [
+        "October 1, 2026 Sending a newsletter about career events added Personal information about users "
+        "Asked individually: used only for users who agree",
+        "September 15, 2026 Anonymised industry benchmarks added Personal information related to the "
+        "organisational improvement service Published: applies from the date shown",
+    ]
+    assert '<time datetime="2026-09-15">' in changes
+
+
+def test_a_purpose_published_in_advance_says_from_when(make: Any) -> None:
+    later = date.today() + timedelta(days=40)
+    app = make(OME_PRIVACY_PURPOSES=[{**BENCHMARK, "added_on": later.isoformat()}])
+    html = get(app)
+    assert "Published in advance: applies from the date shown" in section(html, "changes")
+    assert "(from " in section(html, "purposes")
+
+
+def test_a_reworded_purpose_shows_in_the_history(make: Any) -> None:
+    app = make(OME_PRIVACY_PURPOSES=[{**BENCHMARK, "version": 2, "changed_on": "2026-11-20"}])
+    assert "November 20, 2026 Anonymised industry benchmarks wording changed" in text_of(
+        section(get(app), "changes")
+    )
+
+
+def test_without_added_purposes_the_history_says_so(make: Any) -> None:
+    app = make(OME_PRIVACY_PURPOSES=[])
+    assert "No purposes have been added since the privacy policy was published." in section(
+        get(app), "changes"
+    )
+
+
+def test_each_kind_of_request_is_explained_and_only_disclosure_and_purpose_notice_cost_1000_yen(
+    app: Any,
+) -> None:
+    requests = section(get(app), "requests")
+    fees = {
+        key: text_of(row) for key, row in re.findall(r'<tr id="request-(\w+)">(.*?)</tr>', requests, re.S)
+    }
+    assert set(fees) == {
+        "notify_purpose",
+        "disclose",
+        "correct",
+        "add",
+        "delete",
+        "stop_use",
+        "erase",
+        "stop_third_party",
+    }
+    for kind, row in fees.items():
+        expected = "1,000 yen per request" if kind in ("notify_purpose", "disclose") else "Free"
+        assert row.endswith(expected), (kind, row)
+    assert "records of providing it to third parties" in fees["disclose"]
+    text = text_of(requests)
+    assert "registered cash mail" in text
+    assert "recorded delivery" in text and "identity document showing your name and current address" in text
+    assert "seal registration certificate issued within the last three months" in text
+    assert 'href="/account/privacy/"' in requests
+
+
+def test_the_fee_follows_configuration(make: Any) -> None:
+    requests = section(get(make(OME_PRIVACY_FEE_YEN=0)), "requests")
+    assert "yen" not in requests and "registered cash mail" not in requests
+
+
+def test_safety_measures_complaints_and_the_inquiry_contact_are_published(app: Any) -> None:
+    html = get(app)
+    safety = text_of(section(html, "safety"))
+    assert "encrypted" in safety and "tamper-evident audit trail" in safety and "bound by contract" in safety
+    assert "Privacy inquiry desk, or the PPC" in section(html, "complaints")
+    assert "privacy@crafters.example" in html and "Privacy inquiry desk" in html
+
+
+def test_without_a_complaints_contact_complaints_go_to_the_inquiry_contact(make: Any) -> None:
+    complaints = text_of(section(get(make(OME_PRIVACY_COMPLAINTS_CONTACT="")), "complaints"))
+    assert "go to the inquiry contact below" in complaints
+    assert "Personal Information Protection Commission" in complaints
+
+
+def test_the_page_has_a_table_of_contents_and_one_h1(app: Any) -> None:
+    html = get(app)
+    assert html.count("<h1") == 1
+    for anchor in ("business", "purposes", "changes", "requests", "safety", "complaints"):
+        assert f'href="#{anchor}"' in html and f'id="{anchor}"' in html
+
+
+def test_japanese_visitors_get_a_japanese_page_with_japanese_dates(app: Any) -> None:
+    html = get(app, JA)
+    assert '<html lang="ja">' in html
+    assert "2026年9月15日" in html and "2026年10月1日" in html
+    # The wording itself is checked once the translation pass has filled the catalog.
+
+
+def test_english_visitors_get_english_dates(app: Any) -> None:
+    html = get(app, EN)
+    assert '<html lang="en">' in html
+    assert "September 15, 2026" in html
+
+
+def test_nothing_personal_shows_even_to_a_signed_in_user(app: Any) -> None:
+    client = app.test_client()
+    client.get("/_test/sign-in/1")
+    token = extract_csrf_token(client.get("/account/privacy/purposes", headers=EN).get_data(as_text=True))
+    client.post(
+        "/account/privacy/purposes/user_info.newsletter/decision",
+        data={"csrf_token": token, "decision": "grant", "version": 1},
+        follow_redirects=True,
+    )
+    html = client.get(URL, headers=EN).get_data(as_text=True)
+    assert "You agreed" not in html and "with your consent" not in html and 'name="decision"' not in html
+
+
+def test_anonymous_visitors_may_be_served_from_a_shared_cache(app: Any) -> None:
+    client = app.test_client()
+    response = client.get(URL, headers=EN)
+    assert response.headers["Cache-Control"] == "public, max-age=3600"
+    assert {"Accept-Language", "Cookie"} <= set(response.vary)
+    etag = response.headers["ETag"]
+    again = client.get(URL, headers={**EN, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+
+
+def test_a_signed_in_visitor_gets_a_private_copy(app: Any) -> None:
+    client = app.test_client()
+    client.get("/_test/sign-in/1")
+    response = client.get(URL, headers=EN)
+    assert response.headers["Cache-Control"] == "private, no-cache"
+    assert "public" not in response.headers["Cache-Control"]

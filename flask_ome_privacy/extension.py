@@ -242,6 +242,29 @@ class OmePrivacy:
             **fields,
         )
 
+    def notify(
+        self,
+        user: Any,
+        kind: str,
+        subject: str,
+        *,
+        body: str = "",
+        params: dict[str, Any] | None = None,
+        link: str | None = None,
+        commit: bool = True,
+    ) -> Any:
+        """Leave ``user`` an in-app notification, shown in their language when they read it.
+
+        ``subject``/``body`` are message ids marked with ``N_`` (translated on display),
+        ``params`` fill their ``%(name)s`` placeholders. With ``commit=True`` (default) it is
+        committed and ``signals.notification_created`` is sent; with ``commit=False`` it joins
+        the current transaction and the host calls ``notify.announce(n)`` after committing.
+        """
+        from . import notify
+
+        create = notify.notify if commit else notify.add
+        return create(self.session, user_id_of(user), kind, subject, body=body, params=params, link=link)
+
     def config(self, key: str) -> Any:
         return config_value(key)
 

@@ -6,11 +6,13 @@ import sqlalchemy as sa
 from flask import Blueprint, render_template
 from flask_login import current_user
 
+from .. import notify
 from ..consents import pending_asks
 from ..extension import current_privacy
 from ..lifecycle import CLOSED_STATUSES, Status
-from ..models import Notification, PrivacyRequest
+from ..models import PrivacyRequest
 from . import consents
+from . import notifications as notifications_views
 from .common import current_user_id, make_blueprint, require_signed_in
 
 
@@ -19,6 +21,7 @@ def build_account_blueprint() -> Blueprint:
     bp.add_url_rule("/", "overview", overview)
     bp.add_url_rule("/purposes", "purposes", consents.purposes)
     bp.add_url_rule("/purposes/<purpose_key>/decision", "purpose_decision", consents.decide, methods=["POST"])
+    notifications_views.register(bp)  # /notifications, /notifications/<id>/read, /notifications/read-all
     return bp
 
 
@@ -42,11 +45,7 @@ def overview() -> str:
         )
         .order_by(PrivacyRequest.received_at.desc())
     ).all()
-    unread = session.scalar(
-        sa.select(sa.func.count(Notification.id)).where(
-            Notification.user_id == user_id, Notification.read_at.is_(None)
-        )
-    )
+    unread = notify.unread_count(session, user_id)
     return render_template(
         "ome_privacy/account/overview.html",
         sources=sources,

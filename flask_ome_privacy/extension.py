@@ -78,6 +78,9 @@ class OmePrivacy:
         purposes = PurposeRegister.from_defaults(app.config["OME_PRIVACY_PURPOSES"])
         app.extensions[EXTENSION_KEY] = PrivacyState(extension=self, db=db, purposes=purposes)
         setup_babel(app, lambda: self._locale_loader() if self._locale_loader else None)
+        from . import reauth
+
+        reauth.init_app(app)  # sign-in times, for OME_PRIVACY_REAUTH_SECONDS
 
         from .cli import privacy_cli
         from .views import build_assets_blueprint, register_blueprints

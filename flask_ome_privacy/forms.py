@@ -4,8 +4,10 @@ whether or not the host enabled CSRFProtect."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
-from wtforms.validators import AnyOf, InputRequired
+from wtforms import BooleanField, IntegerField, StringField
+from wtforms.validators import AnyOf, DataRequired, InputRequired
+
+from .i18n import lazy_gettext
 
 
 class ConfirmForm(FlaskForm):
@@ -21,3 +23,14 @@ class ConsentDecisionForm(FlaskForm):
 
     decision = StringField(validators=[InputRequired(), AnyOf(("grant", "decline"))])
     version = IntegerField(validators=[InputRequired()])
+
+
+class SnsWithdrawForm(FlaskForm):
+    """Confirm withdrawing one SNS link: the person ticks that they understand it cannot be undone."""
+
+    confirm = BooleanField(
+        lazy_gettext(
+            "I understand that this unlinks the account and erases this data, and that it cannot be undone."
+        ),
+        validators=[DataRequired(lazy_gettext("Please tick the box to confirm."))],
+    )

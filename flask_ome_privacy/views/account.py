@@ -13,6 +13,7 @@ from ..lifecycle import CLOSED_STATUSES, Status
 from ..models import PrivacyRequest
 from . import consents
 from . import notifications as notifications_views
+from . import sns as sns_views
 from .common import current_user_id, make_blueprint, require_signed_in
 
 
@@ -21,6 +22,7 @@ def build_account_blueprint() -> Blueprint:
     bp.add_url_rule("/", "overview", overview)
     bp.add_url_rule("/purposes", "purposes", consents.purposes)
     bp.add_url_rule("/purposes/<purpose_key>/decision", "purpose_decision", consents.decide, methods=["POST"])
+    sns_views.register(bp)  # /sns, /sns/<key>/withdraw, /sns/withdrawals/<reference>
     notifications_views.register(bp)  # /notifications, /notifications/<id>/read, /notifications/read-all
     return bp
 

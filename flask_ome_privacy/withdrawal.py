@@ -1,0 +1,315 @@
+"""Withdrawing an SNS link: unlink the account and erase what came through it, self-service.
+
+Two layers:
+
+* ``decide`` — a pure function (no Flask, no database): may this person withdraw this
+  provider, given how they can sign in? It never lets someone remove their only way
+  into their account (like django-allauth's disconnect guard), and when it refuses it
+  says why and what to do instead.
+* ``withdraw`` — carries it out in one transaction: ``source.unlink(user)``, an
+  ``SnsWithdrawal`` receipt (field names and counts, never values), an audit event and
+  an in-app notification; then, once committed, the ``sns_withdrawn`` and
+  ``notification_created`` signals. If the source fails, nothing is committed.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .sources import N_, Action, DataSource, Origin, SourceError
+
+__all__ = [
+    "Reason",
+    "Instead",
+    "Decision",
+    "decide",
+    "method_keys",
+    "ErasedItem",
+    "erased_items",
+    "WithdrawalError",
+    "WithdrawalRefused",
+    "NothingToWithdraw",
+    "WithdrawalFailed",
+    "withdraw",
+    "new_reference",
+    "NOTIFICATION_KIND",
+    "AUDIT_ACTION",
+]
+
+log = logging.getLogger(__name__)
+
+NOTIFICATION_KIND = "sns_withdrawn"
+AUDIT_ACTION = "sns.withdrawn"
+
+
+# --- the guard (pure) ------------------------------------------------------------------------
+
+
+class Reason(str, enum.Enum):
+    """Why a withdrawal is allowed or refused; stable codes for hosts and tests."""
+
+    ALLOWED = "allowed"
+    #: The SNS is the person's only way to sign in.
+    ONLY_SIGN_IN = "only_sign_in"
+    #: The host could not say how the person signs in (``sign_in_methods`` was empty).
+    SIGN_IN_UNKNOWN = "sign_in_unknown"
+    #: The source cannot unlink by itself; staff have to do it through a request.
+    NOT_SUPPORTED = "not_supported"
+
+    @property
+    def message(self) -> str:
+        """The explanation shown to the person (a message id; translate with ``%(provider)s``)."""
+        return REASON_MESSAGES[self]
+
+
+REASON_MESSAGES: dict[Reason, str] = {
+    Reason.ALLOWED: N_("You can unlink %(provider)s and erase the data it supplied."),
+    Reason.ONLY_SIGN_IN: N_(
+        "%(provider)s is your only way to sign in. If you unlinked it, you could no longer "
+        "sign in to your account, so it cannot be withdrawn here yet."
+    ),
+    Reason.SIGN_IN_UNKNOWN: N_(
+        "We could not confirm that you have another way to sign in besides %(provider)s. "
+        "To make sure you are not locked out of your account, it cannot be withdrawn here."
+    ),
+    Reason.NOT_SUPPORTED: N_(
+        "%(provider)s cannot be unlinked automatically on this site. "
+        "Our privacy desk can do it for you through a request."
+    ),
+}
+
+
+class Instead(str, enum.Enum):
+    """What the person can do instead of a refused withdrawal."""
+
+    #: Set a password (or add another sign-in method) first, then withdraw here.
+    ADD_SIGN_IN = "add_sign_in"
+    #: Close the account through a deletion request; that erases the SNS data too.
+    CLOSE_ACCOUNT = "close_account"
+    #: Ask for the SNS data to be erased through a request (staff carry it out).
+    REQUEST_ERASURE = "request_erasure"
+    #: Ask the inquiry contact.
+    CONTACT = "contact"
+
+    @property
+    def message(self) -> str:
+        return INSTEAD_MESSAGES[self]
+
+
+INSTEAD_MESSAGES: dict[Instead, str] = {
+    Instead.ADD_SIGN_IN: N_(
+        "Set a password for your account (or link another way to sign in) in your account "
+        "settings first. Then you can withdraw %(provider)s here."
+    ),
+    Instead.CLOSE_ACCOUNT: N_(
+        "If you want to stop using the service altogether, ask us to delete your account. "
+        "That erases the data %(provider)s supplied as well."
+    ),
+    Instead.REQUEST_ERASURE: N_("Ask us to erase the data %(provider)s supplied through a privacy request."),
+    Instead.CONTACT: N_("If anything is unclear, write to the privacy inquiry contact below."),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The guard's answer: allowed or not, the reason code, and what to do instead."""
+
+    allowed: bool
+    reason: Reason
+    instead: tuple[Instead, ...] = ()
+
+    @property
+    def message(self) -> str:
+        return self.reason.message
+
+
+def method_keys(provider: str, *aliases: str | None) -> set[str]:
+    """The sign-in method keys that mean ``provider`` ("Facebook" ↔ "facebook"), case-folded."""
+    return {name.strip().casefold() for name in (provider, *aliases) if name and name.strip()}
+
+
+def decide(
+    sign_in_methods: Iterable[str], provider: str, *, source_key: str | None = None, can_unlink: bool = True
+) -> Decision:
+    """May a person who signs in with ``sign_in_methods`` withdraw ``provider``?
+
+    ``sign_in_methods`` is what the host's ``sign_in_methods_loader`` says, e.g.
+    ``{"password", "facebook"}``; a method counts as this provider when it equals the
+    provider's name or the source's key, ignoring case. An empty set means the host
+    could not tell: we refuse rather than risk locking someone out.
+    """
+    if not can_unlink:
+        return Decision(False, Reason.NOT_SUPPORTED, (Instead.REQUEST_ERASURE, Instead.CONTACT))
+    methods = {str(m).strip().casefold() for m in sign_in_methods if m and str(m).strip()}
+    if not methods:
+        return Decision(False, Reason.SIGN_IN_UNKNOWN, (Instead.CONTACT, Instead.CLOSE_ACCOUNT))
+    if not methods - method_keys(provider, source_key):
+        return Decision(False, Reason.ONLY_SIGN_IN, (Instead.ADD_SIGN_IN, Instead.CLOSE_ACCOUNT))
+    return Decision(True, Reason.ALLOWED)
+
+
+# --- what will be / was erased -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasedItem:
+    """One line of the receipt: a field, its label (a message id) and how many values."""
+
+    field: str
+    label: str
+    count: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "label": self.label, "count": self.count}
+
+
+def erased_items(source: DataSource, user: Any) -> list[ErasedItem]:
+    """What ``source`` holds about ``user``, as field names and counts, in the source's field order."""
+    counts = Counter(record.field for record in source.collect(user))
+    order = {f.name: i for i, f in enumerate(source.fields)}
+    items = []
+    for name in sorted(counts, key=lambda n: (order.get(n, len(order)), n)):
+        declared = source.field(name)
+        items.append(ErasedItem(name, declared.label if declared else name, counts[name]))
+    return items
+
+
+# --- carrying it out -----------------------------------------------------------------------------
+
+
+class WithdrawalError(Exception):
+    """Base class: the withdrawal did not happen; nothing was committed."""
+
+
+class WithdrawalRefused(WithdrawalError):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason.value)
+        self.decision = decision
+
+
+class NothingToWithdraw(WithdrawalError):
+    """Not linked and nothing held (for instance, withdrawn already)."""
+
+
+class WithdrawalFailed(WithdrawalError):
+    """The source or the database failed; the transaction was rolled back."""
+
+
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def new_reference() -> str:
+    """A receipt reference such as ``SNS-7KQM-3XTA`` (unguessable enough, easy to read aloud)."""
+    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+    return f"SNS-{chars[:4]}-{chars[4:]}"
+
+
+SUBJECT = N_("%(provider)s was unlinked and its data erased")
+BODY = N_(
+    "You unlinked %(provider)s from your account. The data it supplied has been erased. "
+    "Receipt %(reference)s lists what was erased."
+)
+
+
+def withdraw(
+    user: Any,
+    source: DataSource,
+    *,
+    sign_in_methods: Iterable[str],
+    receipt_link: Callable[[str], str] | None = None,
+) -> Any:
+    """Unlink ``source`` for ``user`` and erase its data, in one committed transaction.
+
+    Returns the ``SnsWithdrawal`` receipt. Raises ``WithdrawalRefused`` (the guard said
+    no), ``NothingToWithdraw`` (not linked and nothing held) or ``WithdrawalFailed``
+    (rolled back). ``receipt_link(reference)`` gives the notification's link.
+    Needs an app and request context with the extension initialised.
+    """
+    from flask import current_app
+
+    from . import audit, notify
+    from .extension import current_privacy, user_id_of
+    from .models import SnsWithdrawal, utcnow
+    from .signals import sns_withdrawn
+
+    if source.origin is not Origin.SNS:
+        raise ValueError(f"{source!r} is not an SNS source")
+    privacy = current_privacy()
+    session = privacy.session
+    provider = source.provider or source.key
+    decision = decide(
+        sign_in_methods, provider, source_key=source.key, can_unlink=source.supports(Action.UNLINK)
+    )
+    if decision.reason is Reason.SIGN_IN_UNKNOWN:
+        log.warning(
+            "SNS withdrawal refused for source %r: sign_in_methods() returned no methods for the user; "
+            "register @privacy.sign_in_methods_loader so people with another way in can withdraw",
+            source.key,
+        )
+    if not decision.allowed:
+        raise WithdrawalRefused(decision)
+
+    user_id = user_id_of(user)
+    try:
+        items = erased_items(source, user)
+        if not items and not source.is_linked(user):
+            raise NothingToWithdraw(source.key)
+        summary = source.unlink(user)
+        session.flush()
+        if source.is_linked(user):
+            raise SourceError(f"source {source.key!r} still reports a link after unlink()")
+        reference = new_reference()
+        now = utcnow()
+        receipt = SnsWithdrawal(
+            reference=reference,
+            user_id=user_id,
+            source_key=source.key,
+            provider=provider,
+            erased=[item.as_dict() for item in items],
+            summary=str(summary or "")[:2000],
+            created_at=now,
+        )
+        session.add(receipt)
+        session.flush()
+        audit.append(
+            session,
+            AUDIT_ACTION,
+            actor_id=user_id,
+            actor_role="user",
+            subject_user_id=user_id,
+            data={
+                "source": source.key,
+                "reference": reference,
+                "erased": {item.field: item.count for item in items},
+            },
+        )
+        notification = notify.add(
+            session,
+            user_id,
+            NOTIFICATION_KIND,
+            SUBJECT,
+            body=BODY,
+            params={"provider": provider, "reference": reference},
+            link=receipt_link(reference) if receipt_link else None,
+        )
+        session.commit()
+    except NothingToWithdraw:
+        session.rollback()
+        raise
+    except Exception as exc:
+        session.rollback()
+        # A SourceError's message is free of personal data by contract; of anything else, only its type.
+        detail = str(exc) if isinstance(exc, SourceError) else type(exc).__name__
+        log.error("SNS withdrawal failed for source %r, rolled back: %s", source.key, detail)
+        raise WithdrawalFailed(source.key) from exc
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    sns_withdrawn.send(app, user=user, source=source, withdrawal=receipt)
+    notify.announce(notification, app)
+    return receipt

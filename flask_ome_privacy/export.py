@@ -1,0 +1,308 @@
+"""The machine-readable export of everything held about a person (APPI Art. 33(1): electronic
+disclosure): one JSON document, or one CSV file per source.
+
+Both are generators of text chunks, so a view can stream them (``stream_with_context``)
+and a person with 100,000 records never has them all in memory: records are read from
+``holdings.iter_records`` one at a time and written out ``OME_PRIVACY_EXPORT_BATCH_SIZE``
+at a time. The JSON layout is versioned (``SCHEMA``/``VERSION``) and documented in README
+("Export format"); a change that would break a reader bumps ``VERSION``.
+
+CSV is UTF-8 with a byte-order mark (so Excel, in Japan too, reads it as UTF-8) and is
+safe against formula injection: a cell that starts with ``= + - @``, a tab or a carriage
+return gets a leading apostrophe (OWASP, "CSV Injection").
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from .consents import latest_decisions
+from .holdings import HeldRecord, applicable_purposes, iter_consents, iter_provisions, iter_records
+from .i18n import translate
+from .sources import DataSource
+
+SCHEMA = "flask-ome-privacy/export"
+VERSION = 1
+
+#: The CSV columns, in order. Stable keys (not translated) so that scripts can rely on them.
+CSV_COLUMNS = ("group", "field", "label", "value", "obtained_at", "required")
+
+#: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+BOM = "\ufeff"
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def json_default(value: Any) -> Any:
+    """How values JSON does not know are written: dates as ISO 8601, bytes as base64, the rest as text."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def iso(value: datetime | date | None) -> str | None:
+    """ISO 8601; aware datetimes in UTC with ``Z``."""
+    if value is None:
+        return None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=json_default, separators=(",", ":"))
+
+
+def csv_text(value: Any) -> str:
+    """A value as CSV cell text (before the formula guard)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (datetime, date)):
+        return iso(value) or ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    return dumps(value)
+
+
+def csv_safe(value: Any) -> str:
+    """Cell text that no spreadsheet will run as a formula: a leading apostrophe when needed."""
+    text = csv_text(value)
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def export_json(
+    privacy: Any,
+    user: Any,
+    *,
+    generated_at: datetime | None = None,
+    language: str | None = None,
+    batch_size: int | None = None,
+) -> Iterator[str]:
+    """The whole export as JSON text, in chunks (schema ``SCHEMA`` version ``VERSION``).
+
+    Needs an app context (and a request context for translated labels); reads
+    ``OME_PRIVACY_SERVICE_NAME``, ``BUSINESS_NAME``, ``CONTACT``, ``PROCESSORS`` and
+    ``EXPORT_BATCH_SIZE``.
+    """
+    from .extension import user_id_of
+    from .holdings import processors_for
+
+    session = privacy.session
+    register = privacy.purposes
+    user_id = user_id_of(user)
+    batch = max(1, int(batch_size or privacy.config("EXPORT_BATCH_SIZE") or 1000))
+    generated_at = generated_at or datetime.now(timezone.utc)
+    processors = privacy.config("PROCESSORS") or {}
+    decisions = latest_decisions(session, user_id)
+    today = privacy.today()
+
+    head = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "generated_at": iso(generated_at),
+        "language": language,
+        "service": privacy.config("SERVICE_NAME"),
+        "business": {"name": privacy.config("BUSINESS_NAME"), "contact": privacy.config("CONTACT")},
+        "user_id": user_id,
+    }
+    yield dumps(head)[:-1]  # leave the object open
+
+    categories = []
+    for category in register:
+        applying, _pending = applicable_purposes(register, category.key, decisions, today)
+        categories.append(
+            {
+                "key": category.key,
+                "label": translate(category.label),
+                "origin": category.origin.value,
+                "provided_to_clients": category.provided_to_clients,
+                "purposes": [
+                    {
+                        "key": p.key,
+                        "text": translate(p.text),
+                        "version": p.version,
+                        "added_on": p.added_on,
+                        "applies": p in applying,
+                    }
+                    for p in register.for_category(category.key)
+                ],
+                "processors": [
+                    {"name": p.name, "task": p.task} for p in processors_for(processors, category.key)
+                ],
+            }
+        )
+    yield ',\n"categories":' + dumps(categories)
+
+    yield ',\n"sources":['
+    for index, source in enumerate(privacy.sources):
+        yield ("," if index else "") + "\n" + dumps(source_header(source))[:-1] + ',"records":['
+        count = 0
+        labels = Labels()
+        records = (dumps(record_json(r, labels(r.label))) for r in iter_records(source, user))
+        for chunk in _batched(records, batch):
+            yield ("," if count else "") + "\n" + ",\n".join(chunk)
+            count += len(chunk)
+        yield '],"record_count":' + str(count) + "}"
+    yield "\n]"
+
+    yield ',\n"provisions":['
+    yield from _json_array(
+        (provision_json(p) for p in iter_provisions(session, user_id, batch_size=batch)), batch
+    )
+    yield "]"
+
+    yield ',\n"consents":['
+    yield from _json_array(
+        (consent_json(c) for c in iter_consents(session, user_id, batch_size=batch)), batch
+    )
+    yield "]\n}\n"
+
+
+def source_header(source: DataSource) -> dict[str, Any]:
+    return {
+        "key": source.key,
+        "label": translate(source.label),
+        "description": translate(source.description),
+        "origin": source.origin.value,
+        "provider": source.provider,
+        "category": source.category,
+        "fields": [
+            {
+                "name": f.name,
+                "label": translate(f.label),
+                "required": f.required,
+                "description": translate(f.description),
+            }
+            for f in source.fields
+        ],
+    }
+
+
+def record_json(record: HeldRecord, label: str | None = None) -> dict[str, Any]:
+    """``label``: the record's label already translated (else it is translated here)."""
+    return {
+        "field": record.field,
+        "label": translate(record.label) if label is None else label,
+        "value": record.value,
+        "obtained_at": iso(record.obtained_at),
+        "group": record.group,
+        "required": record.required,
+    }
+
+
+def provision_json(provision: Any) -> dict[str, Any]:
+    return {
+        "recipient": provision.recipient,
+        "categories": list(provision.categories or []),
+        "purpose": provision.purpose,
+        "basis": provision.basis,
+        "provided_at": iso(provision.provided_at),
+        "stopped_at": iso(provision.stopped_at),
+    }
+
+
+def consent_json(consent: Any) -> dict[str, Any]:
+    return {
+        "purpose_key": consent.purpose_key,
+        "purpose_version": consent.purpose_version,
+        "granted": consent.granted,
+        "decided_at": iso(consent.decided_at),
+    }
+
+
+class Labels(dict[str, str]):
+    """Field labels translated once per export, not once per record."""
+
+    def __call__(self, label: str) -> str:
+        if label not in self:
+            self[label] = translate(label)
+        return self[label]
+
+
+def _json_array(items: Iterable[dict[str, Any]], batch: int) -> Iterator[str]:
+    first = True
+    for chunk in _batched((dumps(item) for item in items), batch):
+        yield ("" if first else ",") + "\n" + ",\n".join(chunk)
+        first = False
+
+
+def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def export_csv(source: DataSource, user: Any, *, batch_size: int = 1000) -> Iterator[str]:
+    """One source's values as CSV text in chunks: BOM, header row, one row per value."""
+    labels = Labels()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield BOM + _drain(buffer)
+    for rows, record in enumerate(iter_records(source, user), 1):
+        writer.writerow(
+            [
+                csv_safe(record.group),
+                csv_safe(record.field),
+                csv_safe(labels(record.label)),
+                csv_safe(record.value),
+                csv_safe(record.obtained_at),
+                csv_safe(record.required),
+            ]
+        )
+        if rows % batch_size == 0:
+            yield _drain(buffer)
+    tail = _drain(buffer)
+    if tail:
+        yield tail
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate(0)
+    return text
+
+
+# --- file names ---------------------------------------------------------------------------------
+
+
+def filename(day: date, source_key: str | None = None, *, extension: str) -> str:
+    """``privacy-export-2025-06-01.json`` or ``privacy-export-profile-2025-06-01.csv``."""
+    middle = f"-{source_key}" if source_key else ""
+    return f"privacy-export{middle}-{day.isoformat()}.{extension}"

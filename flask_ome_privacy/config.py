@@ -48,6 +48,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "REAUTH_SECONDS": 600,
     # Export streaming batch size
     "EXPORT_BATCH_SIZE": 1000,
+    # Values shown per source on the data page; the rest are counted and offered as a download.
+    "DATA_PAGE_LIMIT": 50,
 }
 
 

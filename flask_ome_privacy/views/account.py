@@ -11,7 +11,7 @@ from ..consents import pending_asks
 from ..extension import current_privacy
 from ..lifecycle import CLOSED_STATUSES, Status
 from ..models import PrivacyRequest
-from . import consents
+from . import consents, data
 from . import notifications as notifications_views
 from . import sns as sns_views
 from .common import current_user_id, make_blueprint, require_signed_in
@@ -20,6 +20,10 @@ from .common import current_user_id, make_blueprint, require_signed_in
 def build_account_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_account", personal=True, guard=require_signed_in)
     bp.add_url_rule("/", "overview", overview)
+    bp.add_url_rule("/data", "data", data.data_page)
+    bp.add_url_rule("/data/export", "data_export", data.export_page)
+    bp.add_url_rule("/data/export.json", "data_export_json", data.export_json)
+    bp.add_url_rule("/data/export/<source_key>.csv", "data_export_csv", data.export_csv)
     bp.add_url_rule("/purposes", "purposes", consents.purposes)
     bp.add_url_rule("/purposes/<purpose_key>/decision", "purpose_decision", consents.decide, methods=["POST"])
     sns_views.register(bp)  # /sns, /sns/<key>/withdraw, /sns/withdrawals/<reference>

@@ -1,0 +1,132 @@
+"""The data page (``/account/privacy/data``) and the export (``/account/privacy/data/export``).
+
+Thin: ``holdings`` gathers what is held, ``export`` writes it out; these views only add
+HTTP — who is asking, the page limit, streaming, download headers and the audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, abort, render_template, stream_with_context, url_for
+from flask_babel import get_locale
+from flask_login import current_user
+
+from .. import export, holdings
+from ..config import config_value
+from ..extension import current_privacy
+from .common import current_user_id
+
+TEMPLATE = "ome_privacy/account/data.html"
+EXPORT_TEMPLATE = "ome_privacy/account/data_export.html"
+
+
+def request_url(kind: str, **params: str) -> str:
+    """Where the request flow for ``kind`` will live: ``<account prefix>/requests/new?kind=...``.
+
+    Built from our own blueprint's URL (so it follows ``OME_PRIVACY_ACCOUNT_URL_PREFIX`` and
+    the host's script root) rather than ``url_for`` on the requests endpoint, which is built
+    separately.
+    """
+    base = url_for("ome_privacy_account.overview")
+    return f"{base.rstrip('/')}/requests/new?{urlencode({'kind': kind, **params})}"
+
+
+def optional_url(endpoint: str) -> str | None:
+    """``url_for(endpoint)`` when that page is registered on this app, else None."""
+    from flask import current_app
+
+    if endpoint not in current_app.view_functions:
+        return None
+    return url_for(endpoint)
+
+
+def data_page() -> str:
+    """Reads ``OME_PRIVACY_DATA_PAGE_LIMIT`` and ``OME_PRIVACY_PROCESSORS``."""
+    privacy = current_privacy()
+    limit = int(config_value("DATA_PAGE_LIMIT"))
+    held = holdings.gather(privacy, current_user._get_current_object(), limit=limit)
+    return render_template(
+        TEMPLATE,
+        holdings=held,
+        limit=limit,
+        categories=privacy.purposes.categories,
+        request_url=request_url,
+        sns_url=optional_url("ome_privacy_account.sns"),
+        purposes_url=optional_url("ome_privacy_account.purposes"),
+    )
+
+
+def export_page() -> str:
+    return render_template(EXPORT_TEMPLATE, sources=list(current_privacy().sources), request_url=request_url)
+
+
+def export_json() -> Response:
+    """Reads ``OME_PRIVACY_EXPORT_BATCH_SIZE`` (and what ``export.export_json`` reads)."""
+    _record_export("json")
+    now = datetime.now(timezone.utc)
+    language = str(get_locale() or "")
+
+    def write(user: Any) -> Iterator[str]:
+        return export.export_json(current_privacy(), user, generated_at=now, language=language)
+
+    return _download(
+        _as_current_user(write), "application/json", export.filename(now.date(), extension="json")
+    )
+
+
+def export_csv(source_key: str) -> Response:
+    source = current_privacy().sources.get(source_key)
+    if source is None:
+        abort(404)
+    _record_export("csv", source=source.key)
+    now = datetime.now(timezone.utc)
+    batch_size = int(config_value("EXPORT_BATCH_SIZE"))
+
+    def write(user: Any) -> Iterator[str]:
+        return export.export_csv(source, user, batch_size=batch_size)
+
+    return _download(
+        _as_current_user(write), "text/csv", export.filename(now.date(), source.key, extension="csv")
+    )
+
+
+def _as_current_user(write: Callable[[Any], Iterator[str]]) -> Iterator[str]:
+    """Run ``write(user)`` while the response streams.
+
+    The body is produced after the view has returned and its database session has been
+    closed, so the user object the view saw is detached; the signed-in user is loaded again,
+    by id, in the session the stream runs in.
+    """
+    user_id = current_user_id()
+
+    def body() -> Iterator[str]:
+        user = current_privacy().load_user(user_id)
+        if user is None:  # the account went away between the request and its body
+            return
+        yield from write(user)
+
+    return body()
+
+
+def _record_export(fmt: str, **fields: str) -> None:
+    """Audit ``data.exported`` (ids and codes only) and commit it before the download starts."""
+    privacy = current_privacy()
+    user_id = current_user_id()
+    privacy.audit(
+        "data.exported",
+        actor=current_user,
+        actor_role="user",
+        subject_user_id=user_id,
+        data={"format": fmt, **fields},
+    )
+    privacy.session.commit()
+
+
+def _download(body: object, mimetype: str, name: str) -> Response:
+    response = Response(stream_with_context(body), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -23,6 +23,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "REGISTER_BLUEPRINTS": True,
     # Where the host's sign-in page lives (endpoint name or URL), for re-authentication.
     "LOGIN_VIEW": None,
+    # Where a person sets a password or adds a sign-in method (endpoint or URL); linked when an
+    # SNS cannot be withdrawn because it is their only way to sign in. None: no link.
+    "SIGN_IN_SETTINGS_URL": None,
     # Business details published on the public page (APPI Art. 32(1)) and every notice.
     "BUSINESS_NAME": "Crafters Inc.",
     "BUSINESS_ADDRESS": "",

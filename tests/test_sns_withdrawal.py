@@ -501,6 +501,14 @@ def test_the_only_way_to_sign_in_is_refused_with_what_to_do_instead(tiny):
     assert 'name="confirm"' not in confirm.get_data(as_text=True)
 
 
+def test_the_refusal_links_to_where_the_host_lets_people_set_a_password(tiny_cleanup, database_url):
+    app = make_tiny_host(database_url, OME_PRIVACY_SIGN_IN_SETTINGS_URL="/settings/password")
+    tiny_cleanup.append(app)
+    link_chirp(app, "u-only")
+    page = signed_in(app, "u-only").get("/account/privacy/sns").get_data(as_text=True)
+    assert 'href="/settings/password"' in page
+
+
 def test_the_guard_runs_on_the_post_too(tiny):
     client = signed_in(tiny, "u-only")
     token = client.get("/_test/csrf").get_data(as_text=True)

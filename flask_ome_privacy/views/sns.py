@@ -117,6 +117,16 @@ def deletion_request_url() -> str:
     return f"{request.script_root}{prefix}/requests/new?kind=delete"
 
 
+def sign_in_settings_url() -> str | None:
+    """Where the host lets people set a password (``OME_PRIVACY_SIGN_IN_SETTINGS_URL``), if it says."""
+    target = config_value("SIGN_IN_SETTINGS_URL")
+    if not target:
+        return None
+    if target.startswith(("/", "http://", "https://")):
+        return str(target)
+    return url_for(target)
+
+
 def erasure_request_url(source_key: str) -> str:
     prefix = str(config_value("ACCOUNT_URL_PREFIX")).rstrip("/")
     return f"{request.script_root}{prefix}/requests/new?kind=erase&source={source_key}"
@@ -139,6 +149,7 @@ def _render_refusal(connection: SnsConnection, status: int) -> tuple[str, int]:
             connection=connection,
             form=None,
             deletion_url=deletion_request_url(),
+            ome_sign_in_settings_url=sign_in_settings_url(),
             erasure_url=erasure_request_url(connection.source.key),
         ),
         status,
@@ -165,6 +176,7 @@ def sns() -> str:
         receipts=receipts,
         deletion_url=deletion_request_url(),
         erasure_url_for=erasure_request_url,
+        ome_sign_in_settings_url=sign_in_settings_url(),
     )
 
 

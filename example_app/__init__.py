@@ -11,6 +11,8 @@ from typing import Any
 from flask import Flask, request, session
 from flask_babel import get_locale
 
+from flask_ome_privacy import N_
+
 from .extensions import babel, csrf, db, login_manager, privacy
 from .models import User
 from .sources import FacebookSource, ProfileSource, SurveySource
@@ -87,6 +89,27 @@ def default_config(app: Flask) -> dict[str, Any]:
             "個人情報保護委員会 / Personal Information Protection Commission, Japan: https://www.ppc.go.jp/"
         ),
         "OME_PRIVACY_DOCUMENT_KEYS": os.environ.get("OME_PRIVACY_DOCUMENT_KEYS"),
+        # Purposes added after the policy: one needs each user's consent (directly obtained data,
+        # policy Art. 2.2(1)); the other is published with its date (Art. 2.2(2)).
+        "OME_PRIVACY_PURPOSES": [
+            {
+                "key": "user_info.career_newsletter",
+                "category": "user_info",
+                "text": N_("Sending a newsletter about career events and seminars"),
+                "version": 1,
+                "added_on": "2026-10-01",
+            },
+            {
+                "key": "org_service.benchmarking",
+                "category": "org_service",
+                "text": N_("Creating anonymised industry benchmarks from organisational survey results"),
+                "added_on": "2026-09-15",
+            },
+        ],
+        "OME_PRIVACY_PROCESSORS": {
+            "user_info": [N_("Mailer KK (email delivery)")],
+            "org_service": [N_("Survey Cloud Inc. (survey hosting)")],
+        },
     }
 
 

@@ -112,7 +112,7 @@ def export_json(
     ``EXPORT_BATCH_SIZE``.
     """
     from .extension import user_id_of
-    from .holdings import processors_for
+    from .purposes import processors_for
 
     session = privacy.session
     register = privacy.purposes

@@ -23,7 +23,7 @@ Everything here runs inside the request's transaction and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -34,7 +34,16 @@ from sqlalchemy.orm import Session
 
 from .consents import latest_decisions
 from .models import ConsentRecord, ProvisionRecord
-from .purposes import Category, Decision, Purpose, PurposeRegister, consent_asks_for, may_use
+from .purposes import (
+    Category,
+    Decision,
+    Processor,
+    Purpose,
+    PurposeRegister,
+    consent_asks_for,
+    may_use,
+    processors_for,
+)
 from .sources import DataSource, Origin, Record, SourceField
 
 __all__ = [
@@ -77,14 +86,6 @@ class RecordGroup:
 
     name: str | None
     records: list[HeldRecord] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Processor:
-    """An outsourced processor for a category (Art. 1.5). ``task`` says what it does, when configured."""
-
-    name: str
-    task: str = ""
 
 
 @dataclass
@@ -322,20 +323,3 @@ def applicable_purposes(
         ask.purpose for ask in consent_asks_for(register, decisions) if ask.purpose.category == category_key
     ]
     return applying, pending
-
-
-def processors_for(configured: Mapping[str, Any], category_key: str) -> list[Processor]:
-    """The processors ``OME_PRIVACY_PROCESSORS`` names for a category.
-
-    Each entry is a name, or a mapping with ``name`` and optionally ``task``.
-    """
-    entries: Iterable[Any] = configured.get(category_key) or ()
-    if isinstance(entries, (str, Mapping)):
-        entries = [entries]
-    processors = []
-    for entry in entries:
-        if isinstance(entry, Mapping):
-            processors.append(Processor(name=str(entry["name"]), task=str(entry.get("task") or "")))
-        else:
-            processors.append(Processor(name=str(entry)))
-    return processors

@@ -332,14 +332,27 @@ def _as_date(value: Any, key: str, name: str) -> date:
         raise ValueError(f"Purpose {key!r}: {name} must be a date or 'YYYY-MM-DD', not {value!r}") from None
 
 
-def processor_names(processors: Mapping[str, Iterable[Any]] | None, category_key: str) -> list[str]:
-    """Outsourced processors for a category (``OME_PRIVACY_PROCESSORS``, policy Art. 1.5).
+@dataclass(frozen=True)
+class Processor:
+    """An outsourced processor for a category (Art. 1.5). ``task`` says what it does, when configured."""
 
-    Entries are names, or mappings with a ``name`` (other keys are for staff tasks).
+    name: str
+    task: str = ""
+
+
+def processors_for(configured: Mapping[str, Any] | None, category_key: str) -> list[Processor]:
+    """The processors ``OME_PRIVACY_PROCESSORS`` names for a category.
+
+    Each entry is a name, or a mapping with ``name`` and optionally ``task``.
     """
-    names = []
-    for item in (processors or {}).get(category_key, ()) or ():
-        name = item.get("name") if isinstance(item, Mapping) else item
-        if name:
-            names.append(str(name))
-    return names
+    entries: Iterable[Any] = (configured or {}).get(category_key) or ()
+    if isinstance(entries, (str, Mapping)):
+        entries = [entries]
+    processors = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            if entry.get("name"):
+                processors.append(Processor(name=str(entry["name"]), task=str(entry.get("task") or "")))
+        elif entry:
+            processors.append(Processor(name=str(entry)))
+    return processors

@@ -10,13 +10,14 @@ from flask_ome_privacy.purposes import (
     ChangeKind,
     ConsentRule,
     Decision,
+    Processor,
     Purpose,
     PurposeRegister,
     UnknownPurposeError,
     consent_asks_for,
     in_effect,
     may_use,
-    processor_names,
+    processors_for,
     purpose_from_mapping,
 )
 
@@ -213,6 +214,6 @@ def test_purpose_objects_can_be_registered_directly() -> None:
 
 def test_processors_are_listed_per_category_by_name() -> None:
     config = {"user_info": ["Mailer KK", {"name": "Print Co.", "task": "mailing"}], "sns": []}
-    assert processor_names(config, "user_info") == ["Mailer KK", "Print Co."]
-    assert processor_names(config, "sns") == []
-    assert processor_names(None, "org_service") == []
+    assert processors_for(config, "user_info") == [Processor("Mailer KK"), Processor("Print Co.", "mailing")]
+    assert processors_for(config, "sns") == []
+    assert processors_for(None, "org_service") == []

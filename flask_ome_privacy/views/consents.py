@@ -17,7 +17,7 @@ from ..extension import current_privacy
 from ..forms import ConsentDecisionForm
 from ..i18n import gettext as _
 from ..i18n import translate
-from ..purposes import Category, ConsentRule, Decision, Purpose, in_effect, processor_names
+from ..purposes import Category, ConsentRule, Decision, Purpose, in_effect, processors_for
 from .common import current_user_id
 
 
@@ -76,7 +76,7 @@ def purposes() -> str:
                 PurposeRow(p, register.rule_for(p), in_effect(p, today), current_decision(p))
                 for p in register.for_category(category.key)
             ],
-            "processors": processor_names(processors, category.key),
+            "processors": processors_for(processors, category.key),
         }
         for category in register
     ]

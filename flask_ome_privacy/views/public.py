@@ -17,7 +17,7 @@ from flask_login import current_user
 from ..config import config_value
 from ..extension import current_privacy
 from ..lifecycle import FEE_KINDS, RequestKind
-from ..purposes import ChangeKind, ConsentRule, in_effect, processor_names
+from ..purposes import ChangeKind, ConsentRule, in_effect, processors_for
 from .common import make_blueprint
 
 #: How long browsers (and, when allowed, shared caches) may keep the page.
@@ -43,7 +43,7 @@ def purposes() -> str:
                 {"purpose": p, "rule": register.rule_for(p), "in_effect": in_effect(p, today)}
                 for p in register.for_category(category.key)
             ],
-            "processors": processor_names(processors, category.key),
+            "processors": processors_for(processors, category.key),
         }
         for category in register
     ]

@@ -75,6 +75,8 @@ def default_config(app: Flask) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
         "OME_PRIVACY_BASE_TEMPLATE": "base.html",
         "OME_PRIVACY_LOGIN_VIEW": "auth.login",
+        # Where a Facebook-only user can add a password before withdrawing Facebook.
+        "OME_PRIVACY_SIGN_IN_SETTINGS_URL": "site.account",
         "OME_PRIVACY_SERVICE_NAME": "WORLD OME NET",
         "OME_PRIVACY_BUSINESS_NAME": "Crafters Inc.",
         "OME_PRIVACY_BUSINESS_ADDRESS": "〒100-0005 東京都千代田区丸の内二丁目4番1号 丸の内クラフトビル 8階",

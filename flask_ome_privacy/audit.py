@@ -17,11 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from .locks import serialize
 from .models import AuditEvent, utcnow
 
 GENESIS = "0" * 64
-#: An arbitrary constant: the PostgreSQL advisory lock that serialises appends.
-_ADVISORY_LOCK_KEY = 0x0E_E0_AD17
 
 
 def event_hash(
@@ -55,10 +54,8 @@ def append(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add one event to the chain in the caller's transaction (the caller commits)."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        # Two transactions appending at once would both link to the same predecessor.
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))
+    # Two transactions appending at once would both link to the same predecessor.
+    serialize(session, "ome_privacy:audit")
     last = session.execute(
         sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar_one_or_none()

@@ -235,6 +235,7 @@ def withdraw(
 
     from . import audit, notify
     from .extension import current_privacy, user_id_of
+    from .locks import serialize
     from .models import SnsWithdrawal, utcnow
     from .signals import sns_withdrawn
 
@@ -257,6 +258,8 @@ def withdraw(
 
     user_id = user_id_of(user)
     try:
+        # A double click must not withdraw twice: the second waits, then finds nothing linked.
+        serialize(session, f"ome_privacy:sns-withdraw:{user_id}:{source.key}")
         items = erased_items(source, user)
         if not items and not source.is_linked(user):
             raise NothingToWithdraw(source.key)
@@ -309,7 +312,7 @@ def withdraw(
         log.error("SNS withdrawal failed for source %r, rolled back: %s", source.key, detail)
         raise WithdrawalFailed(source.key) from exc
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()
     sns_withdrawn.send(app, user=user, source=source, withdrawal=receipt)
     notify.announce(notification, app)
     return receipt

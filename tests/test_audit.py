@@ -46,3 +46,34 @@ def test_deleting_an_event_breaks_the_chain(app: Any, db: Any) -> None:
         report = audit.verify_session(db.session)
     assert not report.ok
     assert "link" in report.problem
+
+
+def test_appends_from_two_workers_at_once_keep_one_chain(app: Any, db: Any) -> None:
+    import threading
+
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                for number in range(10):
+                    audit.append(
+                        db.session, "test.concurrent", actor_id=name, actor_role="staff", data={"n": number}
+                    )
+                    db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    with app.app_context():
+        report = audit.verify_session(db.session)
+    assert report.ok, report
+    assert report.checked == 20

@@ -18,6 +18,7 @@ import base64
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -27,6 +28,8 @@ from .consents import latest_decisions
 from .holdings import HeldRecord, applicable_purposes, iter_consents, iter_provisions, iter_records
 from .i18n import translate
 from .sources import DataSource
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "flask-ome-privacy/export"
 VERSION = 1
@@ -164,12 +167,19 @@ def export_json(
     for index, source in enumerate(privacy.sources):
         yield ("," if index else "") + "\n" + dumps(source_header(source))[:-1] + ',"records":['
         count = 0
+        complete = True
         labels = Labels()
         records = (dumps(record_json(r, labels(r.label))) for r in iter_records(source, user))
-        for chunk in _batched(records, batch):
-            yield ("," if count else "") + "\n" + ",\n".join(chunk)
-            count += len(chunk)
-        yield '],"record_count":' + str(count) + "}"
+        try:
+            for chunk in _batched(records, batch):
+                yield ("," if count else "") + "\n" + ",\n".join(chunk)
+                count += len(chunk)
+        except Exception as exc:
+            # The status line has gone already: say so in the document, keep it valid JSON.
+            log.error("export: data source %r failed mid-stream: %s", source.key, type(exc).__name__)
+            session.rollback()
+            complete = False
+        yield '],"record_count":' + str(count) + ',"complete":' + dumps(complete) + "}"
     yield "\n]"
 
     yield ',\n"provisions":['

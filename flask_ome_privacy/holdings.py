@@ -23,11 +23,12 @@ Everything here runs inside the request's transaction and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -46,12 +47,14 @@ from .purposes import (
 )
 from .sources import DataSource, Origin, Record, SourceField
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 __all__ = [
     "HeldRecord",
     "RecordGroup",
     "SourceHolding",
     "Holdings",
-    "Processor",
     "gather",
     "source_holding",
     "iter_records",
@@ -60,6 +63,7 @@ __all__ = [
     "iter_consents",
     "applicable_purposes",
     "processors_for",
+    "read_safely",
     "count_overridden",
 ]
 
@@ -105,6 +109,8 @@ class SourceHolding:
     count: int
     #: SNS sources: whether the person has this SNS linked. Other sources: whether anything is held.
     linked: bool
+    #: The source failed when asked; the page says so instead of showing "nothing held".
+    unavailable: bool = False
 
     @property
     def key(self) -> str:
@@ -125,7 +131,7 @@ class SourceHolding:
 
     @property
     def is_empty(self) -> bool:
-        return self.count == 0
+        return self.count == 0 and not self.unavailable
 
     @property
     def groups(self) -> list[RecordGroup]:
@@ -172,18 +178,36 @@ def gather(privacy: Any, user: Any, *, limit: int | None = None, today: date | N
     decisions = latest_decisions(session, user_id)
     processors = privacy.config("PROCESSORS") or {}
     today = today or privacy.today()
-    sources = [
-        source_holding(
+    sources = []
+    for source in privacy.sources:
+        holding = read_safely(
+            session,
             source,
-            user,
-            register=register,
-            decisions=decisions,
-            processors=processors,
-            limit=limit,
-            today=today,
+            lambda source=source: source_holding(
+                source,
+                user,
+                register=register,
+                decisions=decisions,
+                processors=processors,
+                limit=limit,
+                today=today,
+            ),
         )
-        for source in privacy.sources
-    ]
+        if holding is None:
+            category = register.categories.get(source.category)
+            purposes, pending = applicable_purposes(register, source.category, decisions, today)
+            holding = SourceHolding(
+                source=source,
+                category=category,
+                purposes=purposes,
+                pending_purposes=pending,
+                processors=processors_for(processors, source.category),
+                records=[],
+                count=0,
+                linked=False,
+                unavailable=True,
+            )
+        sources.append(holding)
     from .provisions import provisions_for
 
     provisions = provisions_for(session, user_id, limit=None if limit is None else limit + 1)
@@ -238,6 +262,21 @@ def source_holding(
         count=count,
         linked=bool(linked),
     )
+
+
+def read_safely(session: Session, source: DataSource, read: Callable[[], T]) -> T | None:
+    """``read()``, or None when the source fails: one broken source must not hide the others.
+
+    Logs the source key and the error's type only (a message may carry personal data) and
+    rolls back, since a failed statement leaves a PostgreSQL transaction unusable. Only for
+    read-only pages: nothing of the request's own is pending when this runs.
+    """
+    try:
+        return read()
+    except Exception as exc:
+        log.error("data source %r could not be read: %s", source.key, type(exc).__name__)
+        session.rollback()
+        return None
 
 
 def count_overridden(source: DataSource) -> bool:

@@ -7,12 +7,23 @@ organisational-service source), and once on the example WORLD OME NET site.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from privacy_host import Host, StatementLog, build_host, db, tear_down
+import sqlalchemy as sa
+from privacy_host import (
+    AccountSource,
+    ChatSource,
+    Host,
+    StatementLog,
+    SurveySource,
+    build_host,
+    db,
+    tear_down,
+)
 
 DATA_URL = "/account/privacy/data"
 EN = {"Accept-Language": "en"}
@@ -294,3 +305,59 @@ def test_alice_on_the_example_site_sees_her_facebook_and_survey_data(seeded_app,
     assert "株式会社クライアントA" in provisions and "株式会社クライアントB" in provisions
     # bob's provision purpose never shows on alice's page
     assert "展示会のご案内" not in text
+
+
+# --- a source that fails ------------------------------------------------------------------------
+
+
+class BrokenSource(ChatSource):
+    """An SNS source whose backing query fails (on PostgreSQL it also aborts the transaction)."""
+
+    key = "broken"
+    label = "Broken network"
+    provider = "Broken"
+
+    def collect(self, user: Any) -> Iterator[Any]:
+        db.session.execute(sa.text("SELECT * FROM no_such_table_for_this_test"))
+        yield from ()
+
+
+@pytest.fixture
+def host_with_a_broken_source(database_url: str) -> Iterator[Host]:
+    built = build_host(database_url, sources=[AccountSource(), BrokenSource(), SurveySource()])
+    try:
+        yield built
+    finally:
+        tear_down(built)
+
+
+def test_a_failing_source_is_reported_and_the_others_still_show(host_with_a_broken_source, caplog):
+    host = host_with_a_broken_source
+    member = host.add_member("Alice Liddell", "alice-secret@wonder.example")
+    host.add_answers(member, 2, prefix="alice", surveys=1)
+    client = host.client_for(member)
+
+    text = client.get(DATA_URL, headers=EN).get_data(as_text=True)
+    assert "We could not read this information just now" in visible(section(text, "broken"))
+    assert "We hold nothing" not in visible(section(text, "broken"))
+    assert "alice-secret@wonder.example" in visible(section(text, "account"))
+    assert "alice answer 1" in visible(section(text, "surveys"))
+    # The log names the source and the error's type, nothing a person entered.
+    assert "'broken'" in caplog.text
+    assert "alice" not in caplog.text.lower()
+
+    overview = visible(client.get("/account/privacy/", headers=EN).get_data(as_text=True))
+    assert "Could not be read just now" in overview
+    assert "2 items held" in overview
+
+
+def test_a_source_failing_during_the_json_export_is_marked_incomplete(host_with_a_broken_source):
+    host = host_with_a_broken_source
+    member = host.add_member("Alice Liddell", "alice-secret@wonder.example")
+    host.add_answers(member, 2, prefix="alice", surveys=1)
+    response = host.client_for(member).get("/account/privacy/data/export.json", headers=EN)
+    document = json.loads(response.get_data(as_text=True))
+    by_key = {s["key"]: s for s in document["sources"]}
+    assert by_key["broken"]["complete"] is False
+    assert by_key["account"]["complete"] is True
+    assert by_key["surveys"]["record_count"] == 2

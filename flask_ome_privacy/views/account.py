@@ -9,6 +9,7 @@ from flask_login import current_user
 from .. import notify
 from ..consents import pending_asks
 from ..extension import current_privacy
+from ..holdings import read_safely
 from ..lifecycle import CLOSED_STATUSES, Status
 from ..models import PrivacyRequest
 from . import consents, data
@@ -35,10 +36,12 @@ def overview() -> str:
     privacy = current_privacy()
     session = privacy.session
     user_id = current_user_id()
+    user = current_user._get_current_object()
     sources = [
         {
             "source": source,
-            "count": source.count(current_user),
+            # None: the source failed; the page says it could not be read just now.
+            "count": read_safely(session, source, lambda source=source: source.count(user)),
             "category": privacy.purposes.categories.get(source.category),
         }
         for source in privacy.sources

@@ -23,10 +23,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-
-import sqlalchemy as sa  # noqa: E402
 
 ALICE = "alice@example.com"
 STAFF = "staff@example.com"
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = measure()
             except NotAvailable as exc:
                 result = f"n/a ({exc})"
-            except Exception as exc:  # noqa: BLE001 - one broken page must not stop the table
+            except Exception as exc:  # one broken page must not stop the table
                 result = f"n/a ({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})"
             rows.append(Row(name, result))
             print(f"{name:<58} {result}", flush=True)

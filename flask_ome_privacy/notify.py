@@ -89,7 +89,7 @@ def add(
 
 def announce(notification: Notification, app: Flask | None = None) -> None:
     """Send ``notification_created`` for a committed notification."""
-    sender = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    sender = app if app is not None else current_app._get_current_object()
     notification_created.send(sender, notification=notification)
 
 

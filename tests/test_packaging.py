@@ -101,8 +101,8 @@ def wheel_problems(wheel: Path) -> list[str]:
     return problems
 
 
-def run(command: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
     assert result.returncode == 0, (
         f"{' '.join(map(str, command))} exited {result.returncode}\n"
         f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"

@@ -216,7 +216,7 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
         if form.validate_on_submit():
             try:
                 receipt = withdraw(
-                    current_user._get_current_object(),  # type: ignore[attr-defined]
+                    current_user._get_current_object(),
                     source,
                     sign_in_methods=privacy.sign_in_methods(current_user),
                     receipt_link=lambda ref: url_for(".sns_receipt", reference=ref),

@@ -124,3 +124,14 @@ def test_staff_pages_follow_the_hosts_staff_loader(_schema: list[str], database_
     response = client.get("/admin/privacy/")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_readme_documents_every_setting_with_its_default() -> None:
+    import re
+    from pathlib import Path
+
+    from flask_ome_privacy.config import DEFAULT_CONFIG
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, re.M))
+    assert set(DEFAULT_CONFIG) <= documented, f"README lacks {sorted(set(DEFAULT_CONFIG) - documented)}"

@@ -46,3 +46,20 @@ def sources_command() -> None:
             f"category={source.category}{'' if category else ' (UNKNOWN CATEGORY)'}\t"
             f"fields={len(source.fields)}\tactions={actions}"
         )
+
+
+@privacy_cli.command("verify-audit", help="Check that the audit trail is unbroken (policy Art. 3.2).")
+@with_appcontext
+def verify_audit_command() -> None:
+    from .audit import verify_session
+
+    report = verify_session(get_state(current_app).session)
+    if report.ok:
+        click.echo(f"Audit trail intact: {report.checked} events checked.")
+        return
+    click.echo(
+        f"Audit trail BROKEN at event {report.first_bad_id}: {report.problem} "
+        f"({report.checked} events before it are intact).",
+        err=True,
+    )
+    raise SystemExit(1)

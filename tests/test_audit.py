@@ -77,3 +77,19 @@ def test_appends_from_two_workers_at_once_keep_one_chain(app: Any, db: Any) -> N
         report = audit.verify_session(db.session)
     assert report.ok, report
     assert report.checked == 20
+
+
+def test_the_cli_reports_an_intact_trail_and_fails_on_a_broken_one(app: Any, db: Any) -> None:
+    append_three(app, db)
+    runner = app.test_cli_runner()
+    intact = runner.invoke(args=["ome-privacy", "verify-audit"])
+    assert intact.exit_code == 0, intact.output
+    assert "3 events checked" in intact.output
+    with app.app_context():
+        last = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        last.action = "test.rewritten"
+        db.session.commit()
+        last_id = last.id
+    broken = runner.invoke(args=["ome-privacy", "verify-audit"])
+    assert broken.exit_code == 1
+    assert f"BROKEN at event {last_id}" in broken.output

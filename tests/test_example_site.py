@@ -531,3 +531,17 @@ def test_demo_setup_command_prints_the_demo_accounts(app):
     assert re.search(r"carol@example\.com\s+\(no password", result.output)
     again = app.test_cli_runner().invoke(args=["seed"])
     assert again.exit_code == 0, again.output
+
+
+def test_the_privacy_overview_links_to_every_page_of_the_privacy_center(seeded_app, client, login):
+    login(client, "alice@example.com")
+    text = client.get("/account/privacy/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    for href in (
+        "/account/privacy/data#omep-source-profile",
+        "/account/privacy/sns",
+        "/account/privacy/data/export",
+        "/account/privacy/purposes",
+        "/account/privacy/notifications",
+        "/privacy/purposes#requests",
+    ):
+        assert f'href="{href}"' in text, href

@@ -35,6 +35,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+# The small host of our own (tests/privacy_host.py) and its ``make_host`` / ``host`` fixtures.
+pytest_plugins = ["privacy_host"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEMO_PASSWORD = "demo-password"
@@ -425,6 +428,21 @@ class QueryLog:
         return "\n".join(f"{n}. {sql}" for n, sql in enumerate(self.statements, 1))
 
 
+@contextlib.contextmanager
+def log_queries(engine: sa.Engine) -> Iterator[QueryLog]:
+    """``with log_queries(engine) as queries: ...``: every SQL statement sent on ``engine`` meanwhile."""
+    log = QueryLog()
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        log.statements.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield log
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
 @pytest.fixture
 def count_queries(app: Any, db: Any) -> Callable[[], contextlib.AbstractContextManager[QueryLog]]:
     """``with count_queries() as queries: ...`` then ``assert queries.count <= 5, str(queries)``.
@@ -433,21 +451,7 @@ def count_queries(app: Any, db: Any) -> Callable[[], contextlib.AbstractContextM
     """
     with app.app_context():
         engine = db.engine
-
-    @contextlib.contextmanager
-    def counting() -> Iterator[QueryLog]:
-        log = QueryLog()
-
-        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            log.statements.append(" ".join(statement.split()))
-
-        sa.event.listen(engine, "before_cursor_execute", record)
-        try:
-            yield log
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
-
-    return counting
+    return functools.partial(log_queries, engine)
 
 
 # --- Redis (jobs) ------------------------------------------------------------------------------

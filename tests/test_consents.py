@@ -1,61 +1,35 @@
 """Policy Art. 2.2(1): consent asks in the privacy center, and the host's ``may_use`` API.
 
-The host here is the minimal one in ``hosts.py`` (no CSRFProtect: our forms must enforce
+The host here is the small one in ``privacy_host.py`` (no CSRFProtect: our forms must enforce
 CSRF themselves), with one purpose added to directly obtained data (asked) and one to
 organisational-service data (published). One test runs the same flow in the example site.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import privacy_host
 import pytest
 import sqlalchemy as sa
-from conftest import empty_tables, extract_csrf_token
-from hosts import HostUser, make_host
+from conftest import extract_csrf_token
+from privacy_host import BENCHMARK, NEWSLETTER, MakeHost, Member
 
 from flask_ome_privacy.consents import latest_decisions, record_decision
 from flask_ome_privacy.models import AuditEvent, ConsentRecord
 from flask_ome_privacy.purposes import UnknownPurposeError
 
-NEWSLETTER = {
-    "key": "user_info.newsletter",
-    "category": "user_info",
-    "text": "Sending a newsletter about career events",
-    "added_on": "2026-10-01",
-}
-BENCHMARK = {
-    "key": "org_service.benchmark",
-    "category": "org_service",
-    "text": "Anonymised industry benchmarks",
-    "added_on": "2026-09-15",
-}
 PAGE = "/account/privacy/purposes"
 DECIDE = "/account/privacy/purposes/user_info.newsletter/decision"
 EN = {"Accept-Language": "en"}
 AFTER = date(2026, 11, 1)
 
 
-class Host:
-    """A host app on the test database, with helpers that act like a person in a browser."""
-
-    def __init__(self, database_url: str, purposes: list[dict[str, Any]]) -> None:
-        self.app, self.db, self.privacy = make_host(
-            database_url,
-            config={
-                "OME_PRIVACY_PURPOSES": purposes,
-                "OME_PRIVACY_PROCESSORS": {"user_info": ["Mailer KK"]},
-            },
-        )
-
-    def client_for(self, user_id: str) -> Any:
-        client = self.app.test_client()
-        assert client.get(f"/_test/sign-in/{user_id}").status_code == 200
-        return client
+class Host(privacy_host.Host):
+    """The shared host, with helpers that act like a person in a browser."""
 
     def page(self, client: Any, url: str = PAGE) -> str:
         response = client.get(url, headers=EN)
@@ -70,7 +44,7 @@ class Host:
 
     def may_use(self, user_id: str, key: str = "user_info.newsletter", today: date = AFTER) -> bool:
         with self.app.app_context():
-            return self.privacy.may_use(HostUser(user_id), key, today=today)
+            return self.privacy.may_use(Member(id=user_id), key, today=today)
 
     def consent_rows(self) -> list[ConsentRecord]:
         with self.app.app_context():
@@ -82,51 +56,24 @@ class Host:
 
 
 @pytest.fixture
-def make(_schema: list[str], database_url: str) -> Iterator[Any]:
-    """``make(purposes)`` builds a host; every table is emptied after the test."""
-    made: list[Host] = []
+def make(make_host: MakeHost) -> Callable[..., Host]:
+    """``make(purposes)`` builds a host with members "1" and "2" (a second one finds them there)."""
 
     def build(purposes: list[dict[str, Any]] | None = None) -> Host:
-        made.append(Host(database_url, [NEWSLETTER, BENCHMARK] if purposes is None else purposes))
-        return made[-1]
+        return make_host(
+            host_class=Host,
+            members=["1", "2"],
+            remember_members=True,  # the page's queries are then the package's alone
+            OME_PRIVACY_PURPOSES=[NEWSLETTER, BENCHMARK] if purposes is None else purposes,
+            OME_PRIVACY_PROCESSORS={"user_info": ["Mailer KK"]},
+        )
 
-    yield build
-    for host in made:
-        with host.app.app_context():
-            host.db.session.remove()
-            engine = host.db.engine
-    if made:
-        empty_tables(engine, _schema)
-    for host in made:
-        with host.app.app_context():
-            host.db.engine.dispose()
+    return build
 
 
 @pytest.fixture
 def host(make: Any) -> Host:
     return make()
-
-
-@pytest.fixture
-def count_queries_on() -> Any:
-    """``with count_queries_on(host) as statements:`` lists the SQL sent on that host's engine."""
-
-    @contextlib.contextmanager
-    def counting(host: Host) -> Iterator[list[str]]:
-        with host.app.app_context():
-            engine = host.db.engine
-        statements: list[str] = []
-
-        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            statements.append(" ".join(statement.split()))
-
-        sa.event.listen(engine, "before_cursor_execute", record)
-        try:
-            yield statements
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
-
-    return counting
 
 
 def ask_section(html: str) -> str:
@@ -341,7 +288,7 @@ def test_may_use_uses_the_host_time_zone_by_default(host: Host) -> None:
     host.decide(host.client_for("1"), "grant")
     with host.app.app_context():
         assert host.privacy.today() >= date(2026, 1, 1)
-        assert host.privacy.may_use(HostUser("1"), "user_info.newsletter") == (
+        assert host.privacy.may_use(Member(id="1"), "user_info.newsletter") == (
             host.privacy.today() >= date(2026, 10, 1)
         )
 
@@ -358,15 +305,15 @@ def test_a_consent_given_in_advance_applies_from_the_purposes_date(make: Any) ->
 
 def test_the_host_can_record_a_consent_it_obtained_itself(host: Host) -> None:
     with host.app.app_context():
-        host.privacy.record_consent(HostUser("2"), "user_info.newsletter", granted=True)
+        host.privacy.record_consent(Member(id="2"), "user_info.newsletter", granted=True)
         host.db.session.commit()
         assert [e.actor_role for e in host.audit_events() if e.action == "consent.granted"] == ["host"]
     assert host.may_use("2")
     with host.app.app_context(), pytest.raises(ValueError, match="does not need individual consent"):
-        host.privacy.record_consent(HostUser("2"), "org_service.benchmark", granted=True)
+        host.privacy.record_consent(Member(id="2"), "org_service.benchmark", granted=True)
 
 
-def test_users_who_may_use_filters_many_users_in_few_queries(host: Host, count_queries_on: Any) -> None:
+def test_users_who_may_use_filters_many_users_in_few_queries(host: Host) -> None:
     ids = list(range(1, 1201))
     with host.app.app_context():
         session = host.db.session
@@ -382,28 +329,28 @@ def test_users_who_may_use_filters_many_users_in_few_queries(host: Host, count_q
             session, host.privacy.purposes, user_id="5", purpose_key=NEWSLETTER["key"], granted=False
         )
         session.commit()
-        with count_queries_on(host) as queries:
+        with host.count_queries() as queries:
             allowed = host.privacy.users_who_may_use("user_info.newsletter", ids, today=AFTER)
         assert allowed == {3, 700, 1200}  # ints in, ints out
         assert len(queries) == 3  # 1,200 ids in chunks of 500
-        with count_queries_on(host) as queries:
+        with host.count_queries() as queries:
             everyone = host.privacy.users_who_may_use("user_info.sales", ids, today=AFTER)
             nobody = host.privacy.users_who_may_use("org_service.benchmark", ids, today=date(2026, 1, 1))
         assert everyone == set(ids) and nobody == set() and len(queries) == 0
 
 
-def test_may_use_costs_one_query_at_most(host: Host, count_queries_on: Any) -> None:
+def test_may_use_costs_one_query_at_most(host: Host) -> None:
     with host.app.app_context():
-        with count_queries_on(host) as queries:
-            host.privacy.may_use(HostUser("1"), "user_info.sales", today=AFTER)
-            host.privacy.may_use(HostUser("1"), "org_service.benchmark", today=AFTER)
+        with host.count_queries() as queries:
+            host.privacy.may_use(Member(id="1"), "user_info.sales", today=AFTER)
+            host.privacy.may_use(Member(id="1"), "org_service.benchmark", today=AFTER)
         assert len(queries) == 0
-        with count_queries_on(host) as queries:
-            host.privacy.may_use(HostUser("1"), "user_info.newsletter", today=AFTER)
+        with host.count_queries() as queries:
+            host.privacy.may_use(Member(id="1"), "user_info.newsletter", today=AFTER)
         assert len(queries) == 1
 
 
-def test_pages_cost_the_same_queries_at_1_and_300_decisions(host: Host, count_queries_on: Any) -> None:
+def test_pages_cost_the_same_queries_at_1_and_300_decisions(host: Host) -> None:
     client = host.client_for("1")
 
     def add_decisions(n: int) -> None:
@@ -417,11 +364,11 @@ def test_pages_cost_the_same_queries_at_1_and_300_decisions(host: Host, count_qu
             host.db.session.commit()
 
     def measure() -> tuple[int, int, int]:
-        with host.app.app_context(), count_queries_on(host) as latest:
+        with host.app.app_context(), host.count_queries() as latest:
             latest_decisions(host.db.session, "1")
-        with count_queries_on(host) as page:
+        with host.count_queries() as page:
             host.page(client)
-        with count_queries_on(host) as overview:
+        with host.count_queries() as overview:
             host.page(client, "/account/privacy/")
         return len(latest), len(page), len(overview)
 

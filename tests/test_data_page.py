@@ -9,42 +9,17 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from privacy_host import (
-    AccountSource,
-    ChatSource,
-    Host,
-    StatementLog,
-    SurveySource,
-    build_host,
-    db,
-    tear_down,
-)
+from conftest import QueryLog
+from privacy_host import AccountSource, BrokenSource, Host, MakeHost, SurveySource
 
 DATA_URL = "/account/privacy/data"
 EN = {"Accept-Language": "en"}
 
 
 @pytest.fixture
-def host_config() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-def host(database_url: str, host_config: dict[str, Any]) -> Iterator[Host]:
-    built = build_host(database_url, **host_config)
-    try:
-        yield built
-    finally:
-        tear_down(built)
-
-
-@pytest.fixture
-def alice(host: Host) -> int:
+def alice(host: Host) -> str:
     member = host.add_member("Alice Liddell", "alice-secret@wonder.example")
     host.link_chat(member, handle="@alice-handle", bio="alice bio text")
     host.add_answers(member, 3, prefix="alice", surveys=2)
@@ -52,7 +27,7 @@ def alice(host: Host) -> int:
 
 
 @pytest.fixture
-def bob(host: Host) -> int:
+def bob(host: Host) -> str:
     member = host.add_member("Bob Bravo", "bob-secret@bravo.example")
     host.link_chat(member, handle="@bob-handle", bio="bob bio text")
     host.add_answers(member, 3, prefix="bob", surveys=1)
@@ -60,7 +35,7 @@ def bob(host: Host) -> int:
     return member
 
 
-def page(host: Host, member: int) -> str:
+def page(host: Host, member: str) -> str:
     response = host.client_for(member).get(DATA_URL, headers=EN)
     assert response.status_code == 200
     return response.get_data(as_text=True)
@@ -223,11 +198,9 @@ def test_a_large_source_shows_the_first_values_with_a_count_and_the_download(hos
     assert 'href="/account/privacy/data/export"' in surveys
 
 
-def statements_for_data_page(host: Host, member: int) -> StatementLog:
+def statements_for_data_page(host: Host, member: str) -> QueryLog:
     client = host.client_for(member)
-    with host.app.app_context():
-        engine = db.engine
-    with StatementLog(engine) as log:
+    with host.count_queries() as log:
         response = client.get(DATA_URL, headers=EN)
     assert response.status_code == 200
     return log
@@ -310,25 +283,9 @@ def test_alice_on_the_example_site_sees_her_facebook_and_survey_data(seeded_app,
 # --- a source that fails ------------------------------------------------------------------------
 
 
-class BrokenSource(ChatSource):
-    """An SNS source whose backing query fails (on PostgreSQL it also aborts the transaction)."""
-
-    key = "broken"
-    label = "Broken network"
-    provider = "Broken"
-
-    def collect(self, user: Any) -> Iterator[Any]:
-        db.session.execute(sa.text("SELECT * FROM no_such_table_for_this_test"))
-        yield from ()
-
-
 @pytest.fixture
-def host_with_a_broken_source(database_url: str) -> Iterator[Host]:
-    built = build_host(database_url, sources=[AccountSource(), BrokenSource(), SurveySource()])
-    try:
-        yield built
-    finally:
-        tear_down(built)
+def host_with_a_broken_source(make_host: MakeHost) -> Host:
+    return make_host(sources=[AccountSource(), BrokenSource(), SurveySource()])
 
 
 def test_a_failing_source_is_reported_and_the_others_still_show(host_with_a_broken_source, caplog):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from privacy_host import AccountSource, Host, build_host, db, tear_down
+from privacy_host import AccountSource, Host, MakeHost, db
 
 from flask_ome_privacy import DataSource, Origin, Record, SourceField
 from flask_ome_privacy.export import SCHEMA, VERSION, csv_safe
@@ -27,21 +27,7 @@ EN = {"Accept-Language": "en"}
 
 
 @pytest.fixture
-def host_config() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-def host(database_url: str, host_config: dict[str, Any]) -> Iterator[Host]:
-    built = build_host(database_url, **host_config)
-    try:
-        yield built
-    finally:
-        tear_down(built)
-
-
-@pytest.fixture
-def alice(host: Host) -> int:
+def alice(host: Host) -> str:
     member = host.add_member("Alice Liddell", "alice-secret@wonder.example")
     host.link_chat(member, handle="@alice-handle", bio='=HYPERLINK("http://evil.example")')
     host.add_answers(member, 5, prefix="alice", surveys=2)
@@ -50,7 +36,7 @@ def alice(host: Host) -> int:
 
 
 @pytest.fixture
-def bob(host: Host) -> int:
+def bob(host: Host) -> str:
     member = host.add_member("Bob Bravo", "bob-secret@bravo.example")
     host.link_chat(member, handle="@bob-handle", bio="bob bio text")
     host.add_answers(member, 5, prefix="bob", surveys=1)
@@ -58,7 +44,7 @@ def bob(host: Host) -> int:
     return member
 
 
-def download(host: Host, member: int, path: str) -> Any:
+def download(host: Host, member: str, path: str) -> Any:
     response = host.client_for(member).get(EXPORT + path, headers=EN)
     assert response.status_code == 200, response.status_code
     return response
@@ -274,15 +260,11 @@ class BigSource(DataSource):
 
 
 @pytest.fixture
-def big_host(database_url: str) -> Iterator[Host]:
-    built = build_host(database_url, sources=[AccountSource(), BigSource()])
-    try:
-        yield built
-    finally:
-        tear_down(built)
+def big_host(make_host: MakeHost) -> Host:
+    return make_host(sources=[AccountSource(), BigSource()])
 
 
-def stream_peak(host: Host, member: int, path: str) -> tuple[int, int, float, bytes, bytes]:
+def stream_peak(host: Host, member: str, path: str) -> tuple[int, int, float, bytes, bytes]:
     """(peak traced bytes while streaming, bytes sent, seconds, first chunk, last chunk)."""
     client = host.client_for(member)
     tracemalloc.start()

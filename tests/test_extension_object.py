@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from hosts import make_host
+from privacy_host import MakeHost
 
 from flask_ome_privacy import OmePrivacy
 from flask_ome_privacy.config import ConfigError
@@ -87,15 +87,13 @@ def test_one_extension_serves_two_apps_without_mixing() -> None:
         assert "user_info.newsletter" in privacy.purposes.purposes
 
 
-def test_prefixes_are_configurable(_schema: list[str], database_url: str) -> None:
-    app, _db, _privacy = make_host(
-        database_url,
-        config={
-            "OME_PRIVACY_ACCOUNT_URL_PREFIX": "/me/privacy",
-            "OME_PRIVACY_PUBLIC_URL_PREFIX": "/legal",
-            "OME_PRIVACY_STAFF_URL_PREFIX": "/desk",
-        },
-    )
+def test_prefixes_are_configurable(make_host: MakeHost) -> None:
+    app = make_host(
+        members=["1"],
+        OME_PRIVACY_ACCOUNT_URL_PREFIX="/me/privacy",
+        OME_PRIVACY_PUBLIC_URL_PREFIX="/legal",
+        OME_PRIVACY_STAFF_URL_PREFIX="/desk",
+    ).app
     client = app.test_client()
     assert client.get("/legal/purposes").status_code == 200
     assert client.get("/privacy/purposes").status_code == 404
@@ -105,17 +103,18 @@ def test_prefixes_are_configurable(_schema: list[str], database_url: str) -> Non
     assert client.get("/desk/").status_code == 403
 
 
-def test_host_can_decline_the_page_blueprints(_schema: list[str], database_url: str) -> None:
-    app, _db, _privacy = make_host(database_url, config={"OME_PRIVACY_REGISTER_BLUEPRINTS": False})
+def test_host_can_decline_the_page_blueprints(make_host: MakeHost) -> None:
+    app = make_host(OME_PRIVACY_REGISTER_BLUEPRINTS=False).app
     client = app.test_client()
     assert client.get("/privacy/purposes").status_code == 404
     # The stylesheet (and templates) stay available for the host's own views.
     assert client.get("/_ome_privacy/static/privacy.css").status_code == 200
 
 
-def test_staff_pages_follow_the_hosts_staff_loader(_schema: list[str], database_url: str) -> None:
-    app, _db, _privacy = make_host(database_url)
-    client = app.test_client()
+def test_staff_pages_follow_the_hosts_staff_loader(make_host: MakeHost) -> None:
+    host = make_host(members=["1"])
+    host.add_member(id="9", staff=True)
+    client = host.app.test_client()
     anonymous = client.get("/admin/privacy/")
     assert anonymous.status_code in (302, 401)
     client.get("/_test/sign-in/1")

@@ -8,29 +8,17 @@ the translation pass once the catalogs exist.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import empty_tables, extract_csrf_token
-from hosts import make_host
+from conftest import extract_csrf_token
+from privacy_host import BENCHMARK, NEWSLETTER, MakeHost
 
 URL = "/privacy/purposes"
 EN = {"Accept-Language": "en"}
 JA = {"Accept-Language": "ja"}
-NEWSLETTER = {
-    "key": "user_info.newsletter",
-    "category": "user_info",
-    "text": "Sending a newsletter about career events",
-    "added_on": "2026-10-01",
-}
-BENCHMARK = {
-    "key": "org_service.benchmark",
-    "category": "org_service",
-    "text": "Anonymised industry benchmarks",
-    "added_on": "2026-09-15",
-}
 BUSINESS = {
     "OME_PRIVACY_BUSINESS_NAME": "Crafters Inc.",
     "OME_PRIVACY_BUSINESS_ADDRESS": "1-1 Marunouchi, Chiyoda-ku, Tokyo",
@@ -46,23 +34,15 @@ BUSINESS = {
 
 
 @pytest.fixture
-def make(_schema: list[str], database_url: str) -> Iterator[Any]:
+def make(make_host: MakeHost) -> Callable[..., Any]:
     """``make(**config)`` builds a host app (with the two added purposes unless overridden)."""
-    apps: list[Any] = []
 
     def build(**config: Any) -> Any:
-        app, db, _privacy = make_host(
-            database_url, config={**BUSINESS, "OME_PRIVACY_PURPOSES": [NEWSLETTER, BENCHMARK], **config}
-        )
-        apps.append((app, db))
-        return app
+        return make_host(
+            members=["1"], **{**BUSINESS, "OME_PRIVACY_PURPOSES": [NEWSLETTER, BENCHMARK], **config}
+        ).app
 
-    yield build
-    for app, db in apps:
-        with app.app_context():
-            db.session.remove()
-            empty_tables(db.engine, _schema)
-            db.engine.dispose()
+    return build
 
 
 @pytest.fixture
@@ -221,6 +201,8 @@ def test_nothing_personal_shows_even_to_a_signed_in_user(app: Any) -> None:
         data={"csrf_token": token, "decision": "grant", "version": 1},
         follow_redirects=True,
     )
+    # There is something personal to leak: the decision was recorded.
+    assert "You agreed" in client.get("/account/privacy/purposes", headers=EN).get_data(as_text=True)
     html = client.get(URL, headers=EN).get_data(as_text=True)
     assert "You agreed" not in html and "with your consent" not in html and 'name="decision"' not in html
 

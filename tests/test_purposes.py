@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from privacy_host import BENCHMARK as HOST_BENCHMARK
+from privacy_host import NEWSLETTER
 
 from flask_ome_privacy.purposes import (
     ChangeKind,
@@ -21,18 +23,8 @@ from flask_ome_privacy.purposes import (
     purpose_from_mapping,
 )
 
-NEWSLETTER = {
-    "key": "user_info.newsletter",
-    "category": "user_info",
-    "text": "Sending a newsletter about career events",
-    "added_on": "2026-10-01",
-}
-BENCHMARK = {
-    "key": "org_service.benchmark",
-    "category": "org_service",
-    "text": "Anonymised industry benchmarks",
-    "added_on": date(2026, 9, 15),
-}
+# The host's two added purposes; here the benchmark's date is a date, not a string: both are read.
+BENCHMARK = {**HOST_BENCHMARK, "added_on": date(2026, 9, 15)}
 BEFORE = date(2026, 9, 1)
 AFTER = date(2026, 11, 1)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from hosts import NotesSource, make_host
+from privacy_host import MakeHost, NotesSource
 
 from flask_ome_privacy import Action, DataSource, OmePrivacy, Origin, Record, SourceField
 from flask_ome_privacy.sources import SourceRegistry
@@ -101,8 +101,8 @@ def test_decorator_registers_an_instance() -> None:
     assert isinstance(privacy.sources["registered"], Registered)
 
 
-def test_cli_lists_registered_sources(_schema: list[str], database_url: str) -> None:
-    app, _db, _privacy = make_host(database_url, sources=[NotesSource(), FacebookLike()])
+def test_cli_lists_registered_sources(make_host: MakeHost) -> None:
+    app = make_host(sources=[NotesSource(), FacebookLike()]).app
     result = app.test_cli_runner().invoke(args=["ome-privacy", "sources"])
     assert result.exit_code == 0, result.output
     assert "notes\tNotes\torigin=direct" in result.output

@@ -98,7 +98,7 @@ translations: venv
 		--project=flask-ome-privacy --version=0.1.0 -o $(PKG_TR)/messages.pot flask_ome_privacy
 	@for lang in $(LANGS); do \
 		if [ -f $(PKG_TR)/$$lang/LC_MESSAGES/ome_privacy.po ]; then \
-			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
+			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date --no-fuzzy-matching -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
 		else \
 			$(BIN)/pybabel init $(BABEL_WRAP) -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \
 		fi; \
@@ -109,7 +109,7 @@ translations: venv
 		--project=example_app -o $(APP_TR)/messages.pot example_app
 	@for lang in $(LANGS); do \
 		if [ -f $(APP_TR)/$$lang/LC_MESSAGES/messages.po ]; then \
-			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
+			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date --no-fuzzy-matching -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
 		else \
 			$(BIN)/pybabel init $(BABEL_WRAP) -i $(APP_TR)/messages.pot -d $(APP_TR) -D messages -l $$lang || exit 1; \
 		fi; \

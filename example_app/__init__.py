@@ -61,6 +61,9 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
 
 
+BUSINESS_ADDRESS = N_("8F Marunouchi Craft Building, 2-4-1 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan")
+
+
 def default_config(app: Flask) -> dict[str, Any]:
     database_url = (
         os.environ.get("DATABASE_URL") or f"sqlite:///{os.path.join(app.instance_path, 'demo.sqlite')}"
@@ -78,17 +81,18 @@ def default_config(app: Flask) -> dict[str, Any]:
         # Where a Facebook-only user can add a password before withdrawing Facebook.
         "OME_PRIVACY_SIGN_IN_SETTINGS_URL": "site.account",
         "OME_PRIVACY_SERVICE_NAME": "WORLD OME NET",
-        "OME_PRIVACY_BUSINESS_NAME": "Crafters Inc.",
-        "OME_PRIVACY_BUSINESS_ADDRESS": "〒100-0005 東京都千代田区丸の内二丁目4番1号 丸の内クラフトビル 8階",
-        "OME_PRIVACY_BUSINESS_REPRESENTATIVE": "代表取締役 佐藤 健一 (Kenichi Sato, Representative Director)",
+        # Text settings are shown through gettext, so the site's catalog gives their Japanese.
+        "OME_PRIVACY_BUSINESS_NAME": N_("Crafters Inc."),
+        "OME_PRIVACY_BUSINESS_ADDRESS": BUSINESS_ADDRESS,
+        "OME_PRIVACY_BUSINESS_REPRESENTATIVE": N_("Kenichi Sato, Representative Director"),
         "OME_PRIVACY_CONTACT": {
-            "name": "Crafters Inc. 個人情報お問い合わせ窓口 / Privacy inquiry desk",
+            "name": N_("Crafters Inc. Privacy Inquiry Desk"),
             "email": "privacy@crafters.example",
-            "postal_address": "〒100-0005 東京都千代田区丸の内二丁目4番1号 丸の内クラフトビル 8階",
+            "postal_address": BUSINESS_ADDRESS,
         },
-        "OME_PRIVACY_COMPLAINTS_CONTACT": (
-            "Crafters Inc. 個人情報お問い合わせ窓口 (privacy@crafters.example); "
-            "個人情報保護委員会 / Personal Information Protection Commission, Japan: https://www.ppc.go.jp/"
+        "OME_PRIVACY_COMPLAINTS_CONTACT": N_(
+            "Our Privacy Inquiry Desk (privacy@crafters.example) first. You may also consult the "
+            "Personal Information Protection Commission of Japan: https://www.ppc.go.jp/"
         ),
         "OME_PRIVACY_DOCUMENT_KEYS": os.environ.get("OME_PRIVACY_DOCUMENT_KEYS"),
         # Purposes added after the policy: one needs each user's consent (directly obtained data,

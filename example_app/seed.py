@@ -149,14 +149,14 @@ def _alice() -> None:
         alice,
         recipient="株式会社クライアントA",
         categories=["user_info"],
-        purpose="採用イベントのご案内の送付 / Sending recruitment event invitations",
+        purpose="採用イベントのご案内の送付",
         provided_at=_at(2024, 6, 10, 11, 0),
     )
     privacy.record_provision(
         alice,
         recipient="株式会社クライアントB",
         categories=["user_info", "org_service"],
-        purpose="組織改善コンサルティングの実施 / Organisational improvement consulting",
+        purpose="組織改善コンサルティングの実施",
         provided_at=_at(2025, 5, 20, 15, 30),
     )
 
@@ -173,7 +173,7 @@ def _bob() -> None:
         bob,
         recipient="株式会社クライアントA",
         categories=["user_info"],
-        purpose="展示会のご案内の送付 / Sending trade fair invitations",
+        purpose="展示会のご案内の送付",
         provided_at=_at(2024, 9, 2, 10, 0),
     )
 

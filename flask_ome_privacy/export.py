@@ -132,7 +132,7 @@ def export_json(
         "generated_at": iso(generated_at),
         "language": language,
         "service": privacy.config("SERVICE_NAME"),
-        "business": {"name": privacy.config("BUSINESS_NAME"), "contact": privacy.config("CONTACT")},
+        "business": {"name": translate(privacy.config("BUSINESS_NAME")), "contact": _contact(privacy)},
         "user_id": user_id,
     }
     yield dumps(head)[:-1]  # leave the object open
@@ -193,6 +193,15 @@ def export_json(
         (consent_json(c) for c in iter_consents(session, user_id, batch_size=batch)), batch
     )
     yield "]\n}\n"
+
+
+def _contact(privacy: Any) -> dict[str, Any]:
+    """The inquiry contact, its texts in the export's language like the pages show them."""
+    contact = dict(privacy.config("CONTACT") or {})
+    for key in ("name", "postal_address"):
+        if contact.get(key):
+            contact[key] = translate(contact[key])
+    return contact
 
 
 def source_header(source: DataSource) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def test_a_visitor_needs_no_account(app: Any) -> None:
 
 def test_the_business_name_address_and_representative_are_published(app: Any) -> None:
     business = text_of(section(get(app), "business"))
-    assert "Name Crafters Inc." in business
+    assert "Business name Crafters Inc." in business
     assert "Address 1-1 Marunouchi, Chiyoda-ku, Tokyo" in business
     assert "Representative Kenichi Sato, Representative Director" in business
 
@@ -223,3 +223,4 @@ def test_a_signed_in_visitor_gets_a_private_copy(app: Any) -> None:
     response = client.get(URL, headers=EN)
     assert response.headers["Cache-Control"] == "private, no-cache"
     assert "public" not in response.headers["Cache-Control"]
+

@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
@@ -92,3 +93,11 @@ def set_language() -> Response:
     if lang in ("ja", "en"):
         session["lang"] = lang
     return redirect(safe_next(request.form.get("next")) or url_for("site.home"))
+
+
+@bp.app_errorhandler(403)
+@bp.app_errorhandler(404)
+def error_page(error: HTTPException) -> tuple[str, int]:
+    """Errors in the site's own layout and language, with a way back."""
+    code = error.code or 500
+    return render_template("error.html", code=code), code

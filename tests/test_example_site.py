@@ -545,3 +545,24 @@ def test_the_privacy_overview_links_to_every_page_of_the_privacy_center(seeded_a
         "/privacy/purposes#requests",
     ):
         assert f'href="{href}"' in text, href
+
+
+def test_errors_use_the_sites_layout_and_language(seeded_app, client, login):
+    missing = client.get("/no/such/page", headers={"Accept-Language": "en"})
+    assert missing.status_code == 404
+    assert "Page not found" in missing.get_data(as_text=True)
+    assert "WORLD OME NET" in missing.get_data(as_text=True)
+    login(client, "alice@example.com")
+    forbidden = client.get("/admin/privacy/", headers={"Accept-Language": "en"})
+    assert forbidden.status_code == 403
+    assert "Not allowed" in forbidden.get_data(as_text=True)
+
+
+def test_text_settings_are_shown_in_the_readers_language(seeded_app, client) -> None:
+    # The example site writes its business details in English and gives the Japanese in its catalog.
+    japanese = client.get("/privacy/purposes", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "株式会社クラフターズ" in japanese
+    assert "東京都千代田区丸の内二丁目4番1号" in japanese
+    english = client.get("/privacy/purposes", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Crafters Inc. Privacy Inquiry Desk" in english
+    assert "株式会社クラフターズ" not in english

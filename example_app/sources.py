@@ -238,8 +238,9 @@ class SurveySource(DataSource):
             if current != (survey, employer):
                 current = (survey, employer)
                 yield Record("employer", employer, received_at, group=survey)
-            value = f"{question}: {answer}" if score is None else f"{question}: {answer} ({score})"
-            yield Record("answer", value, received_at, group=survey)
+            value = answer if score is None else f"{answer} ({score})"
+            # The question labels its answer, so the page reads as the survey did.
+            yield Record("answer", value, received_at, group=survey, label=question)
 
     def count(self, user: User) -> int:
         """As many as ``collect`` yields (one answer each, one employer per survey), in one query."""

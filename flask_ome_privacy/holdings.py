@@ -298,7 +298,7 @@ def held_record(source: DataSource, record: Record) -> HeldRecord:
     declared = source.field(record.field)
     return HeldRecord(
         field=record.field,
-        label=declared.label if declared is not None else record.field,
+        label=record.label or (declared.label if declared is not None else record.field),
         value=record.value,
         obtained_at=record.obtained_at,
         group=record.group,

@@ -77,6 +77,8 @@ class Record:
     obtained_at: datetime | None = None
     #: Optional grouping inside a source (e.g. the survey a set of answers belongs to).
     group: str | None = None
+    #: Optional label for this value alone (e.g. a survey question), instead of the field's label.
+    label: str | None = None
 
 
 class ActionNotSupported(Exception):

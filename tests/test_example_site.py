@@ -566,3 +566,13 @@ def test_text_settings_are_shown_in_the_readers_language(seeded_app, client) -> 
     english = client.get("/privacy/purposes", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Crafters Inc. Privacy Inquiry Desk" in english
     assert "株式会社クラフターズ" not in english
+
+
+def test_survey_answers_are_labelled_by_their_question_on_the_data_page(seeded_app, client, login):
+    import re
+
+    login(client, "alice@example.com")
+    text = client.get("/account/privacy/data", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    row = re.search(r"<tr>\s*<th scope=\"row\">仕事にやりがいを感じている.*?</tr>", text, re.S)
+    assert row, "the question should label its answer"
+    assert "ややそう思う" in row.group(0)

@@ -217,7 +217,7 @@ def test_alice_sees_what_is_held_about_her_and_downloads_it(
     survey_records = records_of(document, "org_survey")
     by_group: dict[str, list[str]] = {}
     for record in survey_records:
-        by_group.setdefault(record["group"], []).append(record["value"])
+        by_group.setdefault(record["group"], []).append(f"{record['label']}: {record['value']}")
     assert "職場で改善してほしいこと: 会議の時間を短くしてほしい" in by_group[SURVEY_2024]
     assert "自由記述: フレックス制度の対象を広げてほしい" in by_group[SURVEY_2025]
     assert {p["recipient"] for p in document["provisions"]} == {

@@ -20,30 +20,12 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+# The extension's aware-UTC column type: SQLite forgets time zones, PostgreSQL keeps them.
+from flask_ome_privacy.models import UTCDateTime
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class UTCDateTime(sa.types.TypeDecorator):
-    """Aware UTC datetimes in and out, on SQLite (which forgets the zone) as on PostgreSQL."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):

@@ -128,9 +128,9 @@ def database_kind() -> str:
     return db_kind()
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of this session's empty test database (created here, dropped at the end)."""
+@contextlib.contextmanager
+def fresh_database(folder: Path) -> Iterator[str]:
+    """A new, empty database of this run's kind (a SQLite file in ``folder``), dropped afterwards."""
     if db_kind() == "postgresql":
         url, drop = _create_pg_database()
         try:
@@ -138,8 +138,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             drop()
     else:
-        path = tmp_path_factory.mktemp("db") / "test.sqlite"
-        yield f"sqlite:///{path}"
+        yield f"sqlite:///{folder / 'test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of this session's empty test database (created here, dropped at the end)."""
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import _create_pg_database, db_kind
+from conftest import fresh_database
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
@@ -20,14 +20,8 @@ from flask_ome_privacy.models import ALL_MODELS, Base
 @pytest.fixture
 def empty_database_url(tmp_path: Path) -> Iterator[str]:
     """A database with nothing in it, of the kind this run tests."""
-    if db_kind() == "postgresql":
-        url, drop = _create_pg_database()
-        try:
-            yield url
-        finally:
-            drop()
-    else:
-        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    with fresh_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -154,6 +154,16 @@ def decide(
     return Decision(True, Reason.ALLOWED)
 
 
+def warn_if_sign_in_unknown(decision: Decision, source_key: str) -> None:
+    """Tell the host's developer (never who it was: the source key only) why nobody can withdraw."""
+    if decision.reason is Reason.SIGN_IN_UNKNOWN:
+        log.warning(
+            "SNS withdrawal refused for source %r: sign_in_methods() returned no methods for the user; "
+            "register @privacy.sign_in_methods_loader so people with another way in can withdraw",
+            source_key,
+        )
+
+
 # --- what will be / was erased -----------------------------------------------------------------
 
 
@@ -247,12 +257,7 @@ def withdraw(
     decision = decide(
         sign_in_methods, provider, source_key=source.key, can_unlink=source.supports(Action.UNLINK)
     )
-    if decision.reason is Reason.SIGN_IN_UNKNOWN:
-        log.warning(
-            "SNS withdrawal refused for source %r: sign_in_methods() returned no methods for the user; "
-            "register @privacy.sign_in_methods_loader so people with another way in can withdraw",
-            source.key,
-        )
+    warn_if_sign_in_unknown(decision, source.key)
     if not decision.allowed:
         raise WithdrawalRefused(decision)
 

@@ -6,7 +6,6 @@ check in ``reauth.py``. Only the signed-in person's own links and receipts are r
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,15 +26,14 @@ from ..sources import Action, DataSource, Origin, Record
 from ..withdrawal import (
     Decision,
     NothingToWithdraw,
-    Reason,
     WithdrawalFailed,
     WithdrawalRefused,
     decide,
+    warn_if_sign_in_unknown,
     withdraw,
 )
 from .common import current_user_id
 
-log = logging.getLogger(__name__)
 
 #: How many past receipts the SNS page lists.
 RECENT_RECEIPTS = 20
@@ -132,16 +130,6 @@ def erasure_request_url(source_key: str) -> str:
     return f"{request.script_root}{prefix}/requests/new?kind=erase&source={source_key}"
 
 
-def _warn_if_unknown(decision: Decision, source: DataSource) -> None:
-    if decision.reason is Reason.SIGN_IN_UNKNOWN:
-        # For the host's developer; the source key only, never who it was.
-        log.warning(
-            "SNS withdrawal refused for source %r: sign_in_methods() gave no methods for the user; "
-            "register @privacy.sign_in_methods_loader",
-            source.key,
-        )
-
-
 def _render_refusal(connection: SnsConnection, status: int) -> tuple[str, int]:
     return (
         render_template(
@@ -191,7 +179,7 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
 
     # 1. The guard: on the POST as on the page, before asking anyone to sign in again.
     if not connection.decision.allowed:
-        _warn_if_unknown(connection.decision, source)
+        warn_if_sign_in_unknown(connection.decision, source.key)
         return _render_refusal(connection, 200 if request.method == "GET" else 409)
     # 2. Nothing to withdraw (never linked, or withdrawn already): say so, no error page.
     if not connection.holds_anything:

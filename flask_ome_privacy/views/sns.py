@@ -34,7 +34,6 @@ from ..withdrawal import (
 )
 from .common import current_user_id
 
-
 #: How many past receipts the SNS page lists.
 RECENT_RECEIPTS = 20
 

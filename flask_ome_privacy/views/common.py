@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app
+from flask import Blueprint, Response, abort, current_app, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -12,10 +12,25 @@ from ..config import config_value
 from ..extension import current_privacy, user_id_of
 from ..i18n import translate
 
+#: The endpoint of the online request form, once the requests flow is registered.
+REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
+
+
+def request_url(kind: str, **params: str) -> str:
+    """Where a person starts a rights request of ``kind`` (``correct``, ``delete``, ...).
+
+    The online form when the app has it (``kind`` and e.g. ``source`` prefilled); until then,
+    the public page's entry for that kind, which says how to make it by post. Never a dead link.
+    """
+    if REQUEST_FORM_ENDPOINT in current_app.view_functions:
+        return url_for(REQUEST_FORM_ENDPOINT, kind=kind, **params)
+    return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
+
 
 def template_context() -> dict[str, Any]:
     """Names our templates rely on, whatever the host's Jinja set-up."""
     return {
+        "request_url": request_url,
         "tr": translate,
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),

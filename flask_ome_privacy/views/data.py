@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Response, abort, render_template, stream_with_context, url_for
 from flask_babel import get_locale
@@ -22,17 +21,6 @@ from .common import current_user_id
 
 TEMPLATE = "ome_privacy/account/data.html"
 EXPORT_TEMPLATE = "ome_privacy/account/data_export.html"
-
-
-def request_url(kind: str, **params: str) -> str:
-    """Where the request flow for ``kind`` will live: ``<account prefix>/requests/new?kind=...``.
-
-    Built from our own blueprint's URL (so it follows ``OME_PRIVACY_ACCOUNT_URL_PREFIX`` and
-    the host's script root) rather than ``url_for`` on the requests endpoint, which is built
-    separately.
-    """
-    base = url_for("ome_privacy_account.overview")
-    return f"{base.rstrip('/')}/requests/new?{urlencode({'kind': kind, **params})}"
 
 
 def optional_url(endpoint: str) -> str | None:
@@ -54,14 +42,13 @@ def data_page() -> str:
         holdings=held,
         limit=limit,
         categories=privacy.purposes.categories,
-        request_url=request_url,
         sns_url=optional_url("ome_privacy_account.sns"),
         purposes_url=optional_url("ome_privacy_account.purposes"),
     )
 
 
 def export_page() -> str:
-    return render_template(EXPORT_TEMPLATE, sources=list(current_privacy().sources), request_url=request_url)
+    return render_template(EXPORT_TEMPLATE, sources=list(current_privacy().sources))
 
 
 def export_json() -> Response:

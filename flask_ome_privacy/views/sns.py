@@ -108,12 +108,6 @@ def _sns_source_or_404(source_key: str) -> DataSource:
     return source
 
 
-def deletion_request_url() -> str:
-    """Where a person starts an account deletion request (the requests flow; built from config)."""
-    prefix = str(config_value("ACCOUNT_URL_PREFIX")).rstrip("/")
-    return f"{request.script_root}{prefix}/requests/new?kind=delete"
-
-
 def sign_in_settings_url() -> str | None:
     """Where the host lets people set a password (``OME_PRIVACY_SIGN_IN_SETTINGS_URL``), if it says."""
     target = config_value("SIGN_IN_SETTINGS_URL")
@@ -124,20 +118,13 @@ def sign_in_settings_url() -> str | None:
     return url_for(target)
 
 
-def erasure_request_url(source_key: str) -> str:
-    prefix = str(config_value("ACCOUNT_URL_PREFIX")).rstrip("/")
-    return f"{request.script_root}{prefix}/requests/new?kind=erase&source={source_key}"
-
-
 def _render_refusal(connection: SnsConnection, status: int) -> tuple[str, int]:
     return (
         render_template(
             "ome_privacy/account/sns_confirm.html",
             connection=connection,
             form=None,
-            deletion_url=deletion_request_url(),
             ome_sign_in_settings_url=sign_in_settings_url(),
-            erasure_url=erasure_request_url(connection.source.key),
         ),
         status,
     )
@@ -161,8 +148,6 @@ def sns() -> str:
         "ome_privacy/account/sns.html",
         connections=connections,
         receipts=receipts,
-        deletion_url=deletion_request_url(),
-        erasure_url_for=erasure_request_url,
         ome_sign_in_settings_url=sign_in_settings_url(),
     )
 
@@ -237,8 +222,6 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
             form=form,
             failed=failed,
             reauth_seconds=config_value("REAUTH_SECONDS"),
-            deletion_url=deletion_request_url(),
-            erasure_url=erasure_request_url(source.key),
         ),
         status,
     )
@@ -268,4 +251,4 @@ def register(bp: Any) -> None:
     bp.add_url_rule("/sns/withdrawals/<reference>", "sns_receipt", sns_receipt)
 
 
-__all__ = ["register", "deletion_request_url"]
+__all__ = ["register"]

@@ -576,3 +576,15 @@ def test_survey_answers_are_labelled_by_their_question_on_the_data_page(seeded_a
     row = re.search(r"<tr>\s*<th scope=\"row\">仕事にやりがいを感じている.*?</tr>", text, re.S)
     assert row, "the question should label its answer"
     assert "ややそう思う" in row.group(0)
+
+
+def test_every_privacy_link_on_the_account_page_opens_a_page(seeded_app, client, login):
+    import re
+
+    login(client, "alice@example.com")
+    text = client.get("/account", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    section = re.search(r'<section class="card privacy-card".*?</section>', text, re.S).group(0)
+    links = re.findall(r'href="([^"#]+)(?:#[^"]*)?"', section)
+    assert len(links) >= 5
+    for href in links:
+        assert client.get(href).status_code == 200, href

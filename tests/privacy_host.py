@@ -507,3 +507,13 @@ def host_config() -> dict[str, Any]:
 def host(make_host: MakeHost, host_config: dict[str, Any]) -> Host:
     """A host with the default sources and no members yet."""
     return make_host(**host_config)
+
+
+@pytest.fixture
+def bob(host: Host) -> str:
+    """Another member with data of every kind: what must never show on someone else's pages."""
+    member = host.add_member("Bob Bravo", "bob-secret@bravo.example")
+    host.link_chat(member, handle="@bob-handle", bio="bob bio text")
+    host.add_answers(member, 3, prefix="bob", surveys=1)
+    host.record_provision(member, "Bob's Recipient KK", ["user_info"])
+    return member

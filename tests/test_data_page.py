@@ -26,15 +26,6 @@ def alice(host: Host) -> str:
     return member
 
 
-@pytest.fixture
-def bob(host: Host) -> str:
-    member = host.add_member("Bob Bravo", "bob-secret@bravo.example")
-    host.link_chat(member, handle="@bob-handle", bio="bob bio text")
-    host.add_answers(member, 3, prefix="bob", surveys=1)
-    host.record_provision(member, "Bob's Recipient KK", ["user_info"])
-    return member
-
-
 def page(host: Host, member: str) -> str:
     response = host.client_for(member).get(DATA_URL, headers=EN)
     assert response.status_code == 200

@@ -35,15 +35,6 @@ def alice(host: Host) -> str:
     return member
 
 
-@pytest.fixture
-def bob(host: Host) -> str:
-    member = host.add_member("Bob Bravo", "bob-secret@bravo.example")
-    host.link_chat(member, handle="@bob-handle", bio="bob bio text")
-    host.add_answers(member, 5, prefix="bob", surveys=1)
-    host.record_provision(member, "Bob's Recipient KK", ["user_info"])
-    return member
-
-
 def download(host: Host, member: str, path: str) -> Any:
     response = host.client_for(member).get(EXPORT + path, headers=EN)
     assert response.status_code == 200, response.status_code

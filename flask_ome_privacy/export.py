@@ -8,8 +8,10 @@ at a time. The JSON layout is versioned (``SCHEMA``/``VERSION``) and documented 
 ("Export format"); a change that would break a reader bumps ``VERSION``.
 
 CSV is UTF-8 with a byte-order mark (so Excel, in Japan too, reads it as UTF-8) and is
-safe against formula injection: a cell that starts with ``= + - @``, a tab or a carriage
-return gets a leading apostrophe (OWASP, "CSV Injection").
+safe against formula injection (OWASP "CSV Injection", ASVS 5.0 V1.2.10): a cell (quoted
+when it holds a comma, quote or line break, RFC 4180) that starts with ``= + - @ ;``, their
+full-width forms ``＝ ＋ － ＠``, a tab, carriage return, line feed or NUL — also after
+leading whitespace — gets a leading apostrophe.
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ VERSION = 1
 #: The CSV columns, in order. Stable keys (not translated) so that scripts can rely on them.
 CSV_COLUMNS = ("group", "field", "label", "value", "obtained_at", "required")
 
-#: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Characters that make a spreadsheet treat a cell as a formula, or start one: OWASP "CSV
+#: Injection" (= + - @, tab, CR), ASVS 5.0 V1.2.10 (NUL), line feed, ";" (a field separator in
+#: many locales, so it can open a new cell), and the full-width forms Japanese input methods type,
+#: which spreadsheets with East Asian settings read as the ASCII ones.
+FORMULA_STARTS = ("=", "+", "-", "@", ";", "\t", "\r", "\n", "\0", "＝", "＋", "－", "＠", "；")
 
 BOM = "\ufeff"
 
@@ -92,7 +97,8 @@ def csv_text(value: Any) -> str:
 def csv_safe(value: Any) -> str:
     """Cell text that no spreadsheet will run as a formula: a leading apostrophe when needed."""
     text = csv_text(value)
-    if text.startswith(FORMULA_STARTS):
+    # " =1+1" runs as a formula too: spreadsheets skip leading (also full-width) spaces.
+    if text.startswith(FORMULA_STARTS) or text.lstrip().startswith(FORMULA_STARTS):
         return "'" + text
     return text
 

@@ -14,7 +14,7 @@ from flask import Response, abort, render_template, stream_with_context, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
-from .. import export, holdings
+from .. import audit, export, holdings
 from ..config import config_value
 from ..extension import current_privacy
 from .common import current_user_id
@@ -53,7 +53,6 @@ def export_page() -> str:
 
 def export_json() -> Response:
     """Reads ``OME_PRIVACY_EXPORT_BATCH_SIZE`` (and what ``export.export_json`` reads)."""
-    _record_export("json")
     now = datetime.now(timezone.utc)
     language = str(get_locale() or "")
 
@@ -61,7 +60,9 @@ def export_json() -> Response:
         return export.export_json(current_privacy(), user, generated_at=now, language=language)
 
     return _download(
-        _as_current_user(write), "application/json", export.filename(now.date(), extension="json")
+        _as_current_user(write, {"format": "json"}),
+        "application/json",
+        export.filename(now.date(), extension="json"),
     )
 
 
@@ -69,7 +70,6 @@ def export_csv(source_key: str) -> Response:
     source = current_privacy().sources.get(source_key)
     if source is None:
         abort(404)
-    _record_export("csv", source=source.key)
     now = datetime.now(timezone.utc)
     batch_size = int(config_value("EXPORT_BATCH_SIZE"))
 
@@ -77,16 +77,20 @@ def export_csv(source_key: str) -> Response:
         return export.export_csv(source, user, batch_size=batch_size)
 
     return _download(
-        _as_current_user(write), "text/csv", export.filename(now.date(), source.key, extension="csv")
+        _as_current_user(write, {"format": "csv", "source": source.key}),
+        "text/csv",
+        export.filename(now.date(), source.key, extension="csv"),
     )
 
 
-def _as_current_user(write: Callable[[Any], Iterator[str]]) -> Iterator[str]:
-    """Run ``write(user)`` while the response streams.
+def _as_current_user(write: Callable[[Any], Iterator[str]], audit_data: dict[str, str]) -> Iterator[str]:
+    """Audit the export, then run ``write(user)``, when the response body starts to stream.
 
-    The body is produced after the view has returned and its database session has been
-    closed, so the user object the view saw is detached; the signed-in user is loaded again,
-    by id, in the session the stream runs in.
+    Only a body that is sent is an export: a ``HEAD`` (or a client gone before the body)
+    never starts the stream, so it leaves no ``data.exported`` event. The body is produced
+    after the view has returned and its database session has been closed, so the user object
+    the view saw is detached; the signed-in user is loaded again, by id, in the session the
+    stream runs in.
     """
     user_id = current_user_id()
 
@@ -94,21 +98,22 @@ def _as_current_user(write: Callable[[Any], Iterator[str]]) -> Iterator[str]:
         user = current_privacy().load_user(user_id)
         if user is None:  # the account went away between the request and its body
             return
+        _record_export(user_id, audit_data)
         yield from write(user)
 
     return body()
 
 
-def _record_export(fmt: str, **fields: str) -> None:
-    """Audit ``data.exported`` (ids and codes only) and commit it before the download starts."""
+def _record_export(user_id: str, data: dict[str, str]) -> None:
+    """Audit ``data.exported`` (ids and codes only) and commit it before the first byte goes out."""
     privacy = current_privacy()
-    user_id = current_user_id()
-    privacy.audit(
+    audit.append(
+        privacy.session,
         "data.exported",
-        actor=current_user,
+        actor_id=user_id,
         actor_role="user",
         subject_user_id=user_id,
-        data={"format": fmt, **fields},
+        data=data,
     )
     privacy.session.commit()
 

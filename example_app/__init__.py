@@ -144,6 +144,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(site.bp)
     cli.register(app)
+    # The site's own pages get the headers the privacy pages send (CSP, X-Frame-Options, ...).
+    app.after_request(privacy.security_headers)
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:

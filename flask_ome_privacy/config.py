@@ -53,7 +53,21 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "EXPORT_BATCH_SIZE": 1000,
     # Values shown per source on the data page; the rest are counted and offered as a download.
     "DATA_PAGE_LIMIT": 50,
+    # Headers every privacy page sends unless the response (or the host) set them already.
+    # A dict header -> value replaces this one; {} sends none (the host sends its own).
+    "SECURITY_HEADERS": {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    },
 }
+
+#: Room for the other form fields and multipart framing on top of ``OME_PRIVACY_MAX_UPLOAD_BYTES``.
+FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 class ConfigError(KeyError):
@@ -64,7 +78,8 @@ class ConfigError(KeyError):
 
 
 def apply_defaults(app: Flask) -> None:
-    """Fill in defaults and reject unknown ``OME_PRIVACY_*`` keys."""
+    """Fill in defaults, reject unknown ``OME_PRIVACY_*`` keys, and set ``MAX_CONTENT_LENGTH``
+    (``OME_PRIVACY_MAX_UPLOAD_BYTES`` plus room for the form) when the host has not."""
     unknown = sorted(
         key for key in app.config if key.startswith(PREFIX) and key[len(PREFIX) :] not in DEFAULT_CONFIG
     )
@@ -75,6 +90,10 @@ def apply_defaults(app: Flask) -> None:
         )
     for key, value in DEFAULT_CONFIG.items():
         app.config.setdefault(PREFIX + key, value)
+    # Refuse (413) a body larger than any form of ours could be, before it is parsed; a host
+    # that chose its own limit keeps it.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config[PREFIX + "MAX_UPLOAD_BYTES"]) + FORM_OVERHEAD_BYTES
 
 
 def config_value(key: str, app: Flask | None = None) -> Any:

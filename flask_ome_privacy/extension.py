@@ -271,6 +271,14 @@ class OmePrivacy:
     def config(self, key: str) -> Any:
         return config_value(key)
 
+    def security_headers(self, response: Any) -> Any:
+        """Add our security headers (``OME_PRIVACY_SECURITY_HEADERS``) to ``response`` where it has
+        none of its own: ``app.after_request(privacy.security_headers)`` gives a host's own pages
+        the policy our pages send."""
+        from .views.common import security_headers
+
+        return security_headers(response)
+
 
 def get_state(app: Flask) -> PrivacyState:
     try:

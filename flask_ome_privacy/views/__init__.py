@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from .account import build_account_blueprint
+from .common import security_headers
 from .public import build_public_blueprint
 from .staff import build_staff_blueprint
 
@@ -26,13 +27,15 @@ def build_assets_blueprint() -> Blueprint:
     Blueprint template folders come after the app's own, so a host overrides any page by
     placing the same path (``ome_privacy/...``) in its templates folder.
     """
-    return Blueprint(
+    bp = Blueprint(
         "ome_privacy",
         "flask_ome_privacy",
         static_folder="static",
         static_url_path="/_ome_privacy/static",
         template_folder="templates",
     )
+    bp.after_request(security_headers)
+    return bp
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,12 +1,13 @@
-"""What every privacy page shares: access guards, no-store caching, template helpers."""
+"""What every privacy page shares: access guards, security headers, no-store caching, template helpers."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import get_locale
-from flask_login import current_user
+from flask_login import current_user, login_url
 
 from ..config import config_value
 from ..extension import current_privacy, user_id_of
@@ -39,23 +40,77 @@ def template_context() -> dict[str, Any]:
     }
 
 
+#: The largest id a ``<int:...>`` rule of ours accepts: a signed 64-bit column holds no more,
+#: so a larger number is a page that cannot exist (404), not a database error (500).
+MAX_ID = 2**63 - 1
+#: The converter for database ids in our URL rules, e.g. ``f"/notes/<{ID}:note_id>"``.
+ID = f"int(min=1, max={MAX_ID})"
+
+
+def security_headers(response: Response) -> Response:
+    """Add ``OME_PRIVACY_SECURITY_HEADERS`` (CSP with ``frame-ancestors 'none'``, ``X-Frame-Options``,
+    nosniff, ``Referrer-Policy``) to ``response``, keeping any the response already has.
+
+    Our withdrawal, consent and notification pages are one click from a change, so no other
+    site may frame them (clickjacking). ``setdefault``: a header a view or the host set first
+    stays; a host that sets headers after us (e.g. Flask-Talisman) overwrites ours anyway.
+    Usable as a host's own ``app.after_request`` (see ``OmePrivacy.security_headers``).
+    """
+    for name, value in (config_value("SECURITY_HEADERS") or {}).items():
+        if value:
+            response.headers.setdefault(name, value)
+    return response
+
+
 def no_store(response: Response) -> Response:
     """Pages with personal data must not be kept by browsers or proxies."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
 def require_signed_in() -> Any:
-    """``before_request`` guard: send anonymous visitors to the host's sign-in page."""
-    if not current_user.is_authenticated:
-        login_manager = getattr(current_app, "login_manager", None)
-        if login_manager is not None:
-            return login_manager.unauthorized()
+    """``before_request`` guard: send anonymous visitors to the host's sign-in page.
+
+    After signing in they come back to ``next``. For a POST that is not the URL posted to
+    (a POST-only URL answers a GET with 405) but the page the form was on.
+    """
+    if current_user.is_authenticated:
+        return None
+    login_manager = getattr(current_app, "login_manager", None)
+    if login_manager is None:
         abort(401)
-    return None
+    if request.method in ("GET", "HEAD"):
+        return login_manager.unauthorized()
+    view = config_value("LOGIN_VIEW") or getattr(login_manager, "login_view", None)
+    if not view:
+        return login_manager.unauthorized()  # Flask-Login's 401, or the host's callback
+    if login_manager.login_message:
+        flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(login_url(view, next_url=form_page()), code=303)
+
+
+def form_page() -> str:
+    """The page a POST came from: the Referer when it is on this site, else the blueprint's first page."""
+    referrer = urlsplit(request.referrer or "")
+    here = urlsplit(request.host_url)
+    same_site = referrer.netloc == here.netloc and referrer.scheme in ("", here.scheme)
+    if same_site and referrer.path.startswith("/"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return blueprint_home()
+
+
+def blueprint_home() -> str:
+    """The shortest GET page without parameters of the current blueprint (its overview)."""
+    prefix = f"{request.blueprint}."
+    pages = [
+        rule
+        for rule in current_app.url_map.iter_rules()
+        if rule.endpoint.startswith(prefix) and "GET" in (rule.methods or ()) and not rule.arguments
+    ]
+    if not pages:
+        return request.script_root + "/"
+    return url_for(min(pages, key=lambda rule: len(rule.rule)).endpoint)
 
 
 def require_staff() -> Any:
@@ -73,9 +128,11 @@ def current_user_id() -> str:
 
 
 def make_blueprint(name: str, *, personal: bool, guard: Any = None) -> Blueprint:
-    """A blueprint with our template helpers, and no-store plus a guard when it shows personal data."""
+    """A blueprint with our template helpers and security headers, and no-store plus a guard when it
+    shows personal data."""
     bp = Blueprint(name, __name__)
     bp.context_processor(template_context)
+    bp.after_request(security_headers)
     if guard is not None:
         bp.before_request(guard)
     if personal:

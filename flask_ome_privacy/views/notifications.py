@@ -16,7 +16,7 @@ from .. import notify
 from ..extension import current_privacy
 from ..i18n import gettext as _
 from ..i18n import ngettext
-from .common import current_user_id
+from .common import ID, current_user_id
 
 
 def _page_arg() -> int:
@@ -98,7 +98,10 @@ def register(bp: Any) -> None:
     """Add the notification routes to the account blueprint."""
     bp.add_url_rule("/notifications", "notifications", notifications)
     bp.add_url_rule(
-        "/notifications/<int:notification_id>/read", "notification_read", notification_read, methods=["POST"]
+        f"/notifications/<{ID}:notification_id>/read",
+        "notification_read",
+        notification_read,
+        methods=["POST"],
     )
     bp.add_url_rule(
         "/notifications/read-all", "notifications_read_all", notifications_read_all, methods=["POST"]

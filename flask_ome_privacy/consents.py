@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from . import audit
+from .locks import serialize
 from .models import ConsentRecord, utcnow
 from .purposes import (
     ConsentAsk,
@@ -143,7 +144,8 @@ def record_decision(
     ``version`` is the wording the person saw; when it is not the current one the decision
     is refused with ``StaleWordingError`` (they must read the new wording first). Omit it
     when the host records a consent it obtained itself on the current wording.
-    Repeating the decision in force (a double click) records nothing new.
+    Repeating the decision in force (a double click, two requests at once) records nothing
+    new: the per-person, per-purpose lock is taken before the decision in force is read.
     Leaves an audit event ``consent.granted`` / ``consent.declined`` (purpose key and
     version only). The caller commits.
     """
@@ -155,6 +157,9 @@ def record_decision(
     if version is not None and version != purpose.version:
         raise StaleWordingError(purpose, version)
     user_id = str(user_id)
+    # Held until the caller commits: a double-submitted form's second request reads the
+    # decision only after the first one's row is in, and then records nothing new.
+    serialize(session, f"ome_privacy:consent:{user_id}:{purpose_key}")
     current = latest_decisions(session, user_id, [purpose_key]).get(purpose_key)
     if current is not None and current.version == purpose.version and current.granted == bool(granted):
         existing = session.scalars(

@@ -187,6 +187,70 @@ def test_a_double_click_records_one_decision(host: Host) -> None:
 # --- a new wording asks again ----------------------------------------------------------------
 
 
+@pytest.mark.postgres
+def test_twenty_identical_posts_at_once_record_one_decision(host: Host) -> None:
+    """A probe's 20 simultaneous identical POSTs made 10 rows and 10 events (issue 7, item 8)."""
+    import threading
+
+    clients = [host.client_for("1", language="en") for _ in range(20)]
+    tokens = [extract_csrf_token(host.page(client)) for client in clients]
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def post(client: Any, token: str) -> None:
+        try:
+            barrier.wait(timeout=30)
+            response = client.post(DECIDE, data={"csrf_token": token, "decision": "grant", "version": 1})
+            statuses.append(response.status_code)
+        except BaseException as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post, args=pair) for pair in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert statuses == [303] * 20
+    assert len(host.consent_rows()) == 1
+    assert [e.action for e in host.audit_events()] == ["consent.granted"]
+
+
+@pytest.mark.postgres
+def test_the_host_recording_the_same_consent_twice_at_once_records_it_once(host: Host) -> None:
+    import threading
+
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def record() -> None:
+        try:
+            with host.app.app_context():
+                barrier.wait(timeout=30)
+                record_decision(
+                    host.db.session,
+                    host.privacy.purposes,
+                    user_id="1",
+                    purpose_key="user_info.newsletter",
+                    granted=False,
+                    actor_role="host",
+                )
+                host.db.session.commit()
+                host.db.session.remove()
+        except BaseException as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert [(r.user_id, r.granted) for r in host.consent_rows()] == [("1", False)]
+    assert [e.action for e in host.audit_events()] == ["consent.declined"]
+
+
 def test_a_new_version_asks_again_and_says_the_wording_changed(make: Any) -> None:
     first = make()
     host_v1_client = first.client_for("1")

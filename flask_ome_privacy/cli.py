@@ -49,17 +49,49 @@ def sources_command() -> None:
 
 
 @privacy_cli.command("verify-audit", help="Check that the audit trail is unbroken (policy Art. 3.2).")
+@click.option(
+    "--anchor",
+    "anchor_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A file outside the database holding the head of the trail: checked, then moved on. "
+    "Keep it where whoever can write the database cannot.",
+)
 @with_appcontext
-def verify_audit_command() -> None:
-    from .audit import verify_session
+def verify_audit_command(anchor_path: str | None) -> None:
+    """Reads ``OME_PRIVACY_AUDIT_KEYS`` (HMACs are checked when keys are set)."""
+    from . import audit
 
-    report = verify_session(get_state(current_app).session)
-    if report.ok:
-        click.echo(f"Audit trail intact: {report.checked} events checked.")
-        return
-    click.echo(
-        f"Audit trail BROKEN at event {report.first_bad_id}: {report.problem} "
-        f"({report.checked} events before it are intact).",
-        err=True,
-    )
-    raise SystemExit(1)
+    try:
+        anchor = audit.read_anchor(anchor_path) if anchor_path else None
+    except audit.AnchorError as exc:
+        click.echo(f"Audit trail NOT verified: {exc}", err=True)
+        raise SystemExit(1) from None
+    keys = audit.configured_keys()
+    report = audit.verify_session(get_state(current_app).session, keys=keys, anchor=anchor)
+    if not report.ok:
+        where = f" at event {report.first_bad_id}" if report.first_bad_id is not None else ""
+        click.echo(
+            f"Audit trail BROKEN{where}: {report.problem} ({report.checked} events before it are intact).",
+            err=True,
+        )
+        raise SystemExit(1)
+    signed = "signed " if keys and not report.unsigned_ids else ""
+    click.echo(f"Audit trail intact: {report.checked} {signed}events checked.")
+    if unsigned := report.unsigned_ids:
+        click.echo(
+            f"Note: {len(unsigned)} events (ids {unsigned[0]}-{unsigned[-1]}) "
+            "were written before OME_PRIVACY_AUDIT_KEYS was set and carry no HMAC; "
+            "the chain (and the anchor) still cover them."
+        )
+    if report.unchecked_macs:
+        click.echo(
+            f"Note: {report.unchecked_macs} events carry an HMAC that was not checked: "
+            "OME_PRIVACY_AUDIT_KEYS is not set."
+        )
+    if anchor_path:
+        audit.write_anchor(anchor_path, report)
+        if anchor is None:
+            click.echo(f"Anchor created in {anchor_path}: head event {report.last_id or 'none'}.")
+        else:
+            click.echo(f"Anchor checked and moved on to event {report.last_id} in {anchor_path}.")

@@ -64,6 +64,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
     },
+    # HMAC key(s) for the audit trail, newest first (list, or comma-separated); kept out of the
+    # database so that whoever can write the database cannot forge events. None: no HMAC.
+    "AUDIT_KEYS": None,
 }
 
 #: Room for the other form fields and multipart framing on top of ``OME_PRIVACY_MAX_UPLOAD_BYTES``.

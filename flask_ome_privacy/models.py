@@ -227,6 +227,8 @@ class AuditEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: HMAC-SHA256 of ``hash`` with the newest ``OME_PRIVACY_AUDIT_KEYS`` key (None: no key set).
+    mac: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class ConsentRecord(Base):

@@ -206,7 +206,7 @@ def test_twenty_identical_posts_at_once_record_one_decision(host: Host) -> None:
         except BaseException as exc:  # surfaced below, in the test's thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=post, args=pair) for pair in zip(clients, tokens)]
+    threads = [threading.Thread(target=post, args=pair) for pair in zip(clients, tokens, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:

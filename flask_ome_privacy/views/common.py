@@ -47,6 +47,17 @@ MAX_ID = 2**63 - 1
 ID = f"int(min=1, max={MAX_ID})"
 
 
+def reference_or_404(value: str, max_length: int = 32) -> str:
+    """A reference from a URL, or 404 when no stored reference could look like it.
+
+    Too long, or with control characters (PostgreSQL refuses NUL in a query): a page that
+    cannot exist, not a database error.
+    """
+    if not value or len(value) > max_length or not value.isprintable():
+        abort(404)
+    return value
+
+
 def security_headers(response: Response) -> Response:
     """Add ``OME_PRIVACY_SECURITY_HEADERS`` (CSP with ``frame-ancestors 'none'``, ``X-Frame-Options``,
     nosniff, ``Referrer-Policy``) to ``response``, keeping any the response already has.

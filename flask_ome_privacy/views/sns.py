@@ -32,7 +32,7 @@ from ..withdrawal import (
     warn_if_sign_in_unknown,
     withdraw,
 )
-from .common import current_user_id
+from .common import current_user_id, reference_or_404
 
 #: How many past receipts the SNS page lists.
 RECENT_RECEIPTS = 20
@@ -228,6 +228,7 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
 
 
 def sns_receipt(reference: str) -> str:
+    reference = reference_or_404(reference)
     receipt = current_privacy().session.scalar(
         sa.select(SnsWithdrawal).where(
             SnsWithdrawal.reference == reference, SnsWithdrawal.user_id == current_user_id()

@@ -46,6 +46,7 @@ HOSTILE = (
     "\n",
     "/x\r\nSet-Cookie: injected=1",
     str(2**64),
+    str(2**31),  # one past a 32-bit INTEGER id
     "-1",
     "x" * 10_000,
     "../../../etc/passwd",

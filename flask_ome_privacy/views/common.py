@@ -40,9 +40,9 @@ def template_context() -> dict[str, Any]:
     }
 
 
-#: The largest id a ``<int:...>`` rule of ours accepts: a signed 64-bit column holds no more,
-#: so a larger number is a page that cannot exist (404), not a database error (500).
-MAX_ID = 2**63 - 1
+#: The largest id a ``<int:...>`` rule of ours accepts. Our ids are INTEGER columns (32-bit on
+#: PostgreSQL), so a larger number is a page that cannot exist (404), not a database error (500).
+MAX_ID = 2**31 - 1
 #: The converter for database ids in our URL rules, e.g. ``f"/notes/<{ID}:note_id>"``.
 ID = f"int(min=1, max={MAX_ID})"
 

@@ -200,7 +200,11 @@ def test_an_anonymous_post_comes_back_to_the_page_the_form_was_on(host):
 
 def test_a_foreign_or_missing_referer_falls_back_to_the_privacy_center(host):
     anonymous = host.app.test_client()
-    for headers in ({"Referer": "https://evil.example/account/privacy/notifications"}, {}):
+    for headers in (
+        {"Referer": "https://evil.example/account/privacy/notifications"},
+        {"Referer": "http://localhost//evil.example/account"},  # a path that reads as another host
+        {},
+    ):
         response = anonymous.post("/account/privacy/notifications/read-all", headers=headers)
         assert next_of(response) == "/account/privacy/"
 

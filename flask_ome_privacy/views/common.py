@@ -91,11 +91,11 @@ def require_signed_in() -> Any:
     login_manager = getattr(current_app, "login_manager", None)
     if login_manager is None:
         abort(401)
-    if request.method in ("GET", "HEAD"):
-        return login_manager.unauthorized()
+    if request.method in ("GET", "HEAD") or login_manager.unauthorized_callback is not None:
+        return login_manager.unauthorized()  # Flask-Login's way, or the host's own callback
     view = config_value("LOGIN_VIEW") or getattr(login_manager, "login_view", None)
     if not view:
-        return login_manager.unauthorized()  # Flask-Login's 401, or the host's callback
+        return login_manager.unauthorized()  # Flask-Login's 401
     if login_manager.login_message:
         flash(login_manager.login_message, login_manager.login_message_category)
     return redirect(login_url(view, next_url=form_page()), code=303)
@@ -106,7 +106,7 @@ def form_page() -> str:
     referrer = urlsplit(request.referrer or "")
     here = urlsplit(request.host_url)
     same_site = referrer.netloc == here.netloc and referrer.scheme in ("", here.scheme)
-    if same_site and referrer.path.startswith("/"):
+    if same_site and referrer.path.startswith("/") and not referrer.path.startswith("//"):
         return referrer.path + (f"?{referrer.query}" if referrer.query else "")
     return blueprint_home()
 

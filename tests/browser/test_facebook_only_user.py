@@ -38,7 +38,7 @@ def expect_refusal(scope: Any) -> None:
     note = scope.get_by_role("note")
     expect(note).to_have_count(1)
     expect(note.get_by_role("heading")).to_contain_text("Facebook")
-    expect(note.locator("a[href='/account']")).to_have_count(1)
+    expect(note.locator("a[href='/account#password']")).to_have_count(1)
     expect(note.locator("a[href$='/privacy/purposes#request-delete']")).to_have_count(1)
 
 

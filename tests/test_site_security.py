@@ -526,3 +526,53 @@ def test_carols_set_a_password_link_opens_the_password_form(seeded_app, client, 
     page = text(client.get("/account/privacy/sns"))
     assert 'href="/account#password"' in page
     assert 'id="password"' in text(client.get("/account"))
+
+
+# --- an old demo database --------------------------------------------------------------------
+
+
+def test_make_demo_gives_an_old_demo_database_session_tokens(tmp_path, document_key):
+    """A demo database made before ``users.session_token``: ``demo-setup`` adds it, one token each."""
+    import example_app
+    from example_app.models import db
+
+    url = f"sqlite:///{tmp_path / 'old-demo.sqlite'}"
+    app = example_app.create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "OME_PRIVACY_DOCUMENT_KEYS": document_key,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+        users = db.metadata.tables["users"]
+        old_users = sa.Table(
+            "users",
+            sa.MetaData(),
+            *(column._copy() for column in users.columns if column.name != "session_token"),
+        )
+        with db.engine.begin() as connection:  # the users table as it was
+            connection.exec_driver_sql("DROP TABLE users")
+            old_users.create(connection)
+            connection.exec_driver_sql(
+                "INSERT INTO users (id, email, name, is_staff, created_at) "
+                "VALUES (99, 'early@example.com', 'Early', 0, '2026-01-01 00:00:00')"
+            )
+        db.engine.dispose()
+
+    result = app.test_cli_runner().invoke(args=["demo-setup"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        tokens = db.session.execute(sa.text("SELECT email, session_token FROM users")).all()
+        db.engine.dispose()
+    assert len(tokens) >= 6 and all(token for _, token in tokens)
+    assert len({token for _, token in tokens}) == len(tokens)
+    client = app.test_client()
+    from conftest import extract_csrf_token
+
+    token = extract_csrf_token(client.get("/login").get_data(as_text=True))
+    signed_in = client.post("/login", data={"email": BOB, "password": "demo-password", "csrf_token": token})
+    assert signed_in.status_code == 302
+    assert client.get("/account").status_code == 200

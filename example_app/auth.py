@@ -128,9 +128,15 @@ def _facebook_demo_form(next_url: str | None) -> FacebookDemoForm | None:
     return form
 
 
-def _render_login(form: LoginForm, next_url: str | None, error: str | None = None) -> str:
+def _render_login(
+    form: LoginForm, next_url: str | None, error: str | None = None, *, wrong_credentials: bool = False
+) -> str:
     return render_template(
-        "auth/login.html", form=form, facebook_form=_facebook_demo_form(next_url), error=error
+        "auth/login.html",
+        form=form,
+        facebook_form=_facebook_demo_form(next_url),
+        error=error,
+        wrong_credentials=wrong_credentials,
     )
 
 
@@ -149,7 +155,9 @@ def login() -> Response | str:
         # Never say which part was wrong.
         error = _("The email address or password is incorrect.")
         form.password.data = ""
-    return _render_login(form, next_url, error)
+    elif current_user.is_authenticated and not form.email.data:
+        form.email.data = current_user.email  # signing in again: only the password is asked for
+    return _render_login(form, next_url, error, wrong_credentials=error is not None)
 
 
 @demo_bp.route("/login/facebook/demo", methods=["POST"])
@@ -202,7 +210,7 @@ def _failed(response: Response) -> bool:
 def _too_many_attempts(limit: RequestLimit) -> Response:
     """The sign-in page again, email kept, saying how long to wait; 429 with ``Retry-After``."""
     retry_after = max(1, math.ceil(limit.reset_at - time.time()))
-    minutes = max(1, math.ceil(retry_after / 60))
+    minutes = max(1, math.ceil((retry_after - 1) / 60))  # the limiter rounds its reset up a second
     message = ngettext(
         "Too many sign-in attempts. Please wait %(num)d minute and try again.",
         "Too many sign-in attempts. Please wait %(num)d minutes and try again.",

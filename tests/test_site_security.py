@@ -318,6 +318,7 @@ def test_known_and_unknown_accounts_get_the_same_answer(low_limits, client, csrf
     page = text(response)
     assert TOO_MANY_JA in page
     assert "正しくありません" not in page
+    assert "Facebookで登録された方" not in page  # the wrong-password hint does not belong here
 
 
 def test_the_account_limit_holds_from_another_address_and_other_accounts_still_sign_in(
@@ -487,6 +488,7 @@ def test_the_sign_in_again_reason_reaches_the_sign_in_page(seeded_app, client, l
     page = text(client.get(response.headers["Location"]))
     assert "安全のため、続けるにはもう一度ログインしてください。" in page
     assert "ログイン中です" in page  # and that they are signed in already
+    assert f'name="email" required type="email" value="{ALICE}"' in page  # only the password to type
 
 
 def test_the_layout_shows_the_privacy_extensions_messages_on_the_sites_pages(seeded_app, client):

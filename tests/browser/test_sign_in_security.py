@@ -69,8 +69,9 @@ def test_too_many_wrong_passwords_are_refused_with_a_clear_message(
     sign_in_here(page, ALICE, "demo-password")  # the right one, too late
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("ログインの試行が多すぎます。")
-    expect(alert).to_contain_text("分待ってから")
+    expect(alert).to_contain_text("15分待ってから")
     expect(password_form(page).locator("input[name=email]")).to_have_value(ALICE)  # kept
+    expect(alert).not_to_contain_text("Facebookで登録された方")
     expect(page.get_by_role("link", name="アカウント設定", exact=True)).to_have_count(0)  # not signed in
     check_a11y(page)
     screenshot(page, "rate-limit-01-too-many-attempts")

@@ -12,6 +12,8 @@ Failed sign-ins are limited per email address and per client address (Flask-Limi
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import time
 from collections.abc import Callable
@@ -193,13 +195,19 @@ def logout() -> Response:
 # --- rate limit ------------------------------------------------------------------------------
 
 
+def _pseudonym(kind: str, value: str) -> str:
+    """A keyed hash of ``value``: the limiter logs and stores its keys, never the email or address."""
+    digest = hmac.new(str(current_app.secret_key).encode(), f"{kind}:{value}".encode(), hashlib.sha256)
+    return f"{kind}:{digest.hexdigest()[:32]}"
+
+
 def _account_key() -> str:
     """The email address typed in, normalised as sign-in does; known or not, it is counted."""
-    return "account:" + (request.form.get("email") or "").strip().lower()[:255]
+    return _pseudonym("account", (request.form.get("email") or "").strip().lower()[:255])
 
 
 def _address_key() -> str:
-    return "address:" + (get_remote_address() or "unknown")
+    return _pseudonym("address", get_remote_address() or "unknown")
 
 
 def _failed(response: Response) -> bool:

@@ -8,6 +8,7 @@ hostile ``next``, and the "sign in again" reason that never reached the person.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import threading
@@ -283,7 +284,10 @@ def test_signing_out_starts_a_new_session_but_keeps_the_language(seeded_app, cli
 # --- 4. sign-in rate limit -------------------------------------------------------------------
 
 
-def test_many_wrong_passwords_then_the_right_one_is_refused_for_a_while(seeded_app, client, csrf_token):
+def test_many_wrong_passwords_then_the_right_one_is_refused_for_a_while(
+    seeded_app, client, csrf_token, caplog
+):
+    caplog.set_level(logging.INFO)
     for _ in range(10):  # the shipped limit: 10 failed sign-ins per account in 15 minutes
         assert attempt(client, csrf_token, ALICE, "wrong-password").status_code == 200
     response = attempt(client, csrf_token, ALICE, "demo-password")
@@ -293,6 +297,8 @@ def test_many_wrong_passwords_then_the_right_one_is_refused_for_a_while(seeded_a
     assert TOO_MANY_JA in page
     assert f'value="{ALICE}"' in page  # what was typed is kept
     assert client.get("/account").status_code == 302
+    assert "ratelimit" in caplog.text  # the limiter logged the breach ...
+    assert ALICE not in caplog.text and "127.0.0.1" not in caplog.text  # ... without the email or address
 
 
 LOW_LIMITS = {
@@ -368,6 +374,7 @@ def test_limits_are_shared_through_redis_when_configured(_schema, app_config, re
 
     stored = redis.Redis.from_url(redis_url).keys(f"*t{os.getpid()}*")
     assert stored, "the counts were not kept in Redis"
+    assert not any(b"alice" in key or b"127.0.0.1" in key for key in stored)  # no personal data in keys
     from example_app.models import db
 
     with worker_one.app_context():

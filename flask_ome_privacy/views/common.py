@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
 from ..config import config_value
 from ..extension import current_privacy, user_id_of
 from ..i18n import translate
+from ..policy_text import Policy, anchor_for, citation_label, load_policies
 
 #: The endpoint of the online request form, once the requests flow is registered.
 REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
+#: The public policy page, and where the parsed policy texts of an app are kept.
+POLICY_ENDPOINT = "ome_privacy_public.policy"
+POLICY_STATE_KEY = "ome_privacy.policy_text"
+
+
+def request_form_url() -> str | None:
+    """The online request form, or None while the app has none: texts that describe online
+    requests appear only when this is not None (the rule ``request_url`` follows too)."""
+    if REQUEST_FORM_ENDPOINT in current_app.view_functions:
+        return url_for(REQUEST_FORM_ENDPOINT)
+    return None
 
 
 def request_url(kind: str, **params: str) -> str:
@@ -27,10 +40,66 @@ def request_url(kind: str, **params: str) -> str:
     return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
 
 
+def load_policy_texts(app: Flask) -> None:
+    """Parse ``OME_PRIVACY_POLICY_TEXT`` once per app, when the public pages are registered.
+
+    A missing file or a text without articles raises here, at start-up.
+    """
+    app.extensions[POLICY_STATE_KEY] = load_policies(
+        config_value("POLICY_TEXT", app), config_value("LANGUAGES", app), app.root_path
+    )
+
+
+def policy_for(language: str) -> tuple[Policy | None, str]:
+    """The policy in ``language``, else in the first configured language that has one.
+
+    Returns the policy and the language it is written in (None when there is no policy page).
+    """
+    if POLICY_ENDPOINT not in current_app.view_functions:
+        return None, language
+    policies: dict[str, Policy] = current_app.extensions.get(POLICY_STATE_KEY) or {}
+    if language in policies:
+        return policies[language], language
+    for other in [*config_value("LANGUAGES"), *policies]:
+        if other in policies:
+            return policies[other], other
+    return None, language
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A reference to the policy as a page shows it: the label, and the paragraph's address."""
+
+    label: str
+    href: str | None
+
+
+def cite(ref: str) -> Citation:
+    """``cite("2.2(1)")``: "Article 2.2(1)" / 「第2条第2項第1号」, linked to that paragraph of the
+    policy page when the app publishes the policy and it has that paragraph (else plain text).
+
+    Templates use the ``m.cite(ref)`` macro, which renders this.
+    """
+    language = _language()
+    anchor = anchor_for(ref)
+    policy, _written_in = policy_for(language)
+    href = None
+    if policy is not None and anchor in policy.anchors:
+        href = url_for(POLICY_ENDPOINT, _anchor=anchor)
+    return Citation(citation_label(ref, language), href)
+
+
+def _language() -> str:
+    return str(get_locale() or config_value("LANGUAGES")[0])
+
+
 def template_context() -> dict[str, Any]:
     """Names our templates rely on, whatever the host's Jinja set-up."""
     return {
         "request_url": request_url,
+        "ome_request_form_url": request_form_url(),
+        "ome_cite": cite,
+        "ome_policy_url": url_for(POLICY_ENDPOINT) if policy_for(_language())[0] is not None else None,
         "tr": translate,
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),

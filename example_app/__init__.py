@@ -115,8 +115,8 @@ def default_config(app: Flask) -> dict[str, Any]:
             },
         ],
         "OME_PRIVACY_PROCESSORS": {
-            "user_info": [N_("Mailer KK (email delivery)")],
-            "org_service": [N_("Survey Cloud Inc. (survey hosting)")],
+            "user_info": [{"name": N_("Mailer KK"), "task": N_("email delivery")}],
+            "org_service": [{"name": N_("Survey Cloud Inc."), "task": N_("survey hosting")}],
         },
     }
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any
 
+from babel.dates import get_timezone_name
 from flask import Blueprint, Flask, Response, abort, current_app, url_for
-from flask_babel import get_locale
+from flask_babel import format_date, format_time, get_locale, get_timezone
 from flask_login import current_user
 
 from ..config import config_value
 from ..extension import current_privacy, user_id_of
-from ..i18n import translate
+from ..i18n import gettext, translate
 from ..policy_text import Policy, anchor_for, citation_label, load_policies
 
 #: The endpoint of the online request form, once the requests flow is registered.
@@ -93,12 +95,46 @@ def _language() -> str:
     return str(get_locale() or config_value("LANGUAGES")[0])
 
 
+# --- dates and times: one format per language on every page ------------------------------------
+
+
+def timezone_name() -> str:
+    """The zone pages show times in, named for the reader: "Japan Time" / 「日本時間」, or "UTC"."""
+    zone = get_timezone()
+    if str(zone) in ("UTC", "Etc/UTC"):
+        return "UTC"
+    return str(get_timezone_name(zone, "long", locale=get_locale()))
+
+
+def format_day(value: date | datetime) -> str:
+    """"September 15, 2026" / 「2026年9月15日」 (a datetime is taken in the reader's zone first)."""
+    return str(format_date(value, "long"))
+
+
+def format_moment(value: datetime) -> str:
+    """"September 15, 2026 14:05 (Japan Time)" / 「2026年9月15日 14:05（日本時間）」.
+
+    Stored times are UTC (naive ones are read as UTC); pages show them in the app's zone and
+    say which, so nobody has to guess.
+    """
+    return gettext(
+        "%(date)s %(time)s (%(zone)s)",
+        date=format_day(value),
+        time=format_time(value, "HH:mm"),
+        zone=timezone_name(),
+    )
+
+
 def template_context() -> dict[str, Any]:
     """Names our templates rely on, whatever the host's Jinja set-up."""
     return {
         "request_url": request_url,
         "ome_request_form_url": request_form_url(),
         "ome_cite": cite,
+        "ome_format_day": format_day,
+        "ome_format_moment": format_moment,
+        "ome_timezone_name": timezone_name(),
+        "ome_utc_example": format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"),
         "ome_policy_url": url_for(POLICY_ENDPOINT) if policy_for(_language())[0] is not None else None,
         "tr": translate,
         "ome_locale": str(get_locale() or "ja"),

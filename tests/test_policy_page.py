@@ -110,8 +110,11 @@ def test_the_footer_opens_the_policy_and_the_purposes_summary(seeded_app: Any, c
     assert '<a href="/privacy/policy">プライバシーポリシー</a>' in footer_ja
 
 
-def test_the_policy_links_to_the_purposes_summary(seeded_app: Any, client: Any) -> None:
+def test_the_policy_and_the_purposes_summary_link_to_each_other(seeded_app: Any, client: Any) -> None:
     assert 'href="/privacy/purposes"' in html_of(client, URL, EN)
+    assert '<a href="/privacy/policy">Read the privacy policy in full</a>' in html_of(
+        client, "/privacy/purposes", EN
+    )
 
 
 # --- citations ---------------------------------------------------------------------------------
@@ -184,7 +187,7 @@ def test_without_a_policy_text_there_is_no_policy_page_and_citations_are_plain(m
     client = app.test_client()
     assert client.get(URL, headers=EN).status_code == 404
     html = html_of(client, "/privacy/purposes", EN)
-    assert "omep-cite" not in html and "/privacy/policy" not in html
+    assert "omep-cite" not in html and "/privacy/policy" not in html  # no link to a missing page
     assert "(privacy policy, Article 1.2)" in visible_text(html)
 
 

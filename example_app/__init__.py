@@ -123,11 +123,13 @@ def default_config(app: Flask) -> dict[str, Any]:
             "email": "privacy@crafters.example",
             "postal_address": BUSINESS_ADDRESS,
         },
+        # The package adds the Personal Information Protection Commission, with a link.
         "OME_PRIVACY_COMPLAINTS_CONTACT": N_(
-            "Our Privacy Inquiry Desk (privacy@crafters.example) first. You may also consult the "
-            "Personal Information Protection Commission of Japan: https://www.ppc.go.jp/"
+            "Our Privacy Inquiry Desk first: privacy@crafters.example, or by post to the address above."
         ),
         "OME_PRIVACY_DOCUMENT_KEYS": os.environ.get("OME_PRIVACY_DOCUMENT_KEYS"),
+        # The policy as published (English) and its Japanese text, for /privacy/policy.
+        "OME_PRIVACY_POLICY_TEXT": {"ja": "policy/ja.txt", "en": "policy/en.txt"},
         # Purposes added after the policy: one needs each user's consent (directly obtained data,
         # policy Art. 2.2(1)); the other is published with its date (Art. 2.2(2)).
         "OME_PRIVACY_PURPOSES": [
@@ -146,8 +148,8 @@ def default_config(app: Flask) -> dict[str, Any]:
             },
         ],
         "OME_PRIVACY_PROCESSORS": {
-            "user_info": [N_("Mailer KK (email delivery)")],
-            "org_service": [N_("Survey Cloud Inc. (survey hosting)")],
+            "user_info": [{"name": N_("Mailer KK"), "task": N_("email delivery")}],
+            "org_service": [{"name": N_("Survey Cloud Inc."), "task": N_("survey hosting")}],
         },
     }
 

@@ -33,6 +33,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "SERVICE_NAME": "WORLD OME NET",
     "CONTACT": {"name": "Inquiry Contact", "email": "", "postal_address": ""},
     "COMPLAINTS_CONTACT": "",
+    # The privacy policy as published, per language, for /privacy/policy and every citation:
+    # {"ja": "policy/ja.txt", "en": "policy/en.txt"} (a path relative to the app's folder, or
+    # the text itself), or a callable language -> path/text/None. None: no policy page, and
+    # citations ("Article 1.2") are plain text. See policy_text.py for the format.
+    "POLICY_TEXT": None,
     # Purposes register: extra purposes added by the host (list of dicts), see purposes.py
     "PURPOSES": [],
     # Outsourced processors per category key (policy Art. 1.5): {"user_info": ["Mailer KK"]}

@@ -162,8 +162,10 @@ def export_json(
                     }
                     for p in register.for_category(category.key)
                 ],
+                # In the export's language, like the pages; "task" only when the host says one.
                 "processors": [
-                    {"name": p.name, "task": p.task} for p in processors_for(processors, category.key)
+                    {"name": translate(p.name), **({"task": translate(p.task)} if p.task else {})}
+                    for p in processors_for(processors, category.key)
                 ],
             }
         )

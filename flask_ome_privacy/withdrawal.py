@@ -72,11 +72,11 @@ REASON_MESSAGES: dict[Reason, str] = {
     Reason.ALLOWED: N_("You can unlink %(provider)s and erase the data it supplied."),
     Reason.ONLY_SIGN_IN: N_(
         "%(provider)s is your only way to sign in. If you unlinked it, you could no longer "
-        "sign in to your account, so it cannot be withdrawn here yet."
+        "sign in to your account, so it cannot be unlinked here yet."
     ),
     Reason.SIGN_IN_UNKNOWN: N_(
         "We could not confirm that you have another way to sign in besides %(provider)s. "
-        "To make sure you are not locked out of your account, it cannot be withdrawn here."
+        "To make sure you are not locked out of your account, it cannot be unlinked here."
     ),
     Reason.NOT_SUPPORTED: N_(
         "%(provider)s cannot be unlinked automatically on this site. "
@@ -105,7 +105,7 @@ class Instead(str, enum.Enum):
 INSTEAD_MESSAGES: dict[Instead, str] = {
     Instead.ADD_SIGN_IN: N_(
         "Set a password for your account (or link another way to sign in) in your account "
-        "settings first. Then you can withdraw %(provider)s here."
+        "settings first. Then you can unlink %(provider)s here."
     ),
     Instead.CLOSE_ACCOUNT: N_(
         "If you want to stop using the service altogether, ask us to delete your account. "

@@ -58,7 +58,7 @@ def test_each_value_shows_with_its_label_and_when_it_was_obtained(host, alice):
     account = visible(section(page(host, alice), "account"))
     assert "Name" in account and "Alice Liddell" in account
     assert "Email address" in account and "alice-secret@wonder.example" in account
-    assert "Apr 1, 2024" in account  # privacy_host.T0, the time the values were obtained
+    assert "April 1, 2024 18:00 (Japan Time)" in account  # privacy_host.T0 (09:00 UTC), in Japan time
 
 
 def test_required_items_are_marked_and_what_required_means_is_explained(host, alice):
@@ -180,7 +180,7 @@ def test_the_provision_log_shows_to_whom_what_and_when_with_a_way_to_ask_to_stop
     assert "Client A KK" in text
     assert "Personal information about users" in text
     assert "Personal information related to the organisational improvement service" in text
-    assert "Apr 1, 2024" in text
+    assert "April 1, 2024 18:00 (Japan Time)" in text
     assert 'href="/privacy/purposes#request-stop_third_party"' in provisions
 
 

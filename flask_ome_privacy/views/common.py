@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
-from flask_babel import get_locale
+from babel.dates import get_timezone_name
+from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, request, url_for
+from flask_babel import format_date, format_time, get_locale, get_timezone
 from flask_login import current_user, login_url
 
 from ..config import config_value
 from ..extension import current_privacy, user_id_of
-from ..i18n import translate
+from ..i18n import gettext, translate
+from ..policy_text import Policy, anchor_for, citation_label, load_policies
 
 #: The endpoint of the online request form, once the requests flow is registered.
 REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
+#: The public policy page, and where the parsed policy texts of an app are kept.
+POLICY_ENDPOINT = "ome_privacy_public.policy"
+POLICY_STATE_KEY = "ome_privacy.policy_text"
+
+
+def request_form_url() -> str | None:
+    """The online request form, or None while the app has none: texts that describe online
+    requests appear only when this is not None (the rule ``request_url`` follows too)."""
+    if REQUEST_FORM_ENDPOINT in current_app.view_functions:
+        return url_for(REQUEST_FORM_ENDPOINT)
+    return None
 
 
 def request_url(kind: str, **params: str) -> str:
@@ -28,10 +43,100 @@ def request_url(kind: str, **params: str) -> str:
     return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
 
 
+def load_policy_texts(app: Flask) -> None:
+    """Parse ``OME_PRIVACY_POLICY_TEXT`` once per app, when the public pages are registered.
+
+    A missing file or a text without articles raises here, at start-up.
+    """
+    app.extensions[POLICY_STATE_KEY] = load_policies(
+        config_value("POLICY_TEXT", app), config_value("LANGUAGES", app), app.root_path
+    )
+
+
+def policy_for(language: str) -> tuple[Policy | None, str]:
+    """The policy in ``language``, else in the first configured language that has one.
+
+    Returns the policy and the language it is written in (None when there is no policy page).
+    """
+    if POLICY_ENDPOINT not in current_app.view_functions:
+        return None, language
+    policies: dict[str, Policy] = current_app.extensions.get(POLICY_STATE_KEY) or {}
+    if language in policies:
+        return policies[language], language
+    for other in [*config_value("LANGUAGES"), *policies]:
+        if other in policies:
+            return policies[other], other
+    return None, language
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A reference to the policy as a page shows it: the label, and the paragraph's address."""
+
+    label: str
+    href: str | None
+
+
+def cite(ref: str) -> Citation:
+    """``cite("2.2(1)")``: "Article 2.2(1)" / 「第2条第2項第1号」, linked to that paragraph of the
+    policy page when the app publishes the policy and it has that paragraph (else plain text).
+
+    Templates use the ``m.cite(ref)`` macro, which renders this.
+    """
+    language = _language()
+    anchor = anchor_for(ref)
+    policy, _written_in = policy_for(language)
+    href = None
+    if policy is not None and anchor in policy.anchors:
+        href = url_for(POLICY_ENDPOINT, _anchor=anchor)
+    return Citation(citation_label(ref, language), href)
+
+
+def _language() -> str:
+    return str(get_locale() or config_value("LANGUAGES")[0])
+
+
+# --- dates and times: one format per language on every page ------------------------------------
+
+
+def timezone_name() -> str:
+    """The zone pages show times in, named for the reader: "Japan Time" / 「日本時間」, or "UTC"."""
+    zone = get_timezone()
+    if str(zone) in ("UTC", "Etc/UTC"):
+        return "UTC"
+    return str(get_timezone_name(zone, "long", locale=get_locale()))
+
+
+def format_day(value: date | datetime) -> str:
+    """"September 15, 2026" / 「2026年9月15日」 (a datetime is taken in the reader's zone first)."""
+    return str(format_date(value, "long"))
+
+
+def format_moment(value: datetime) -> str:
+    """"September 15, 2026 14:05 (Japan Time)" / 「2026年9月15日 14:05（日本時間）」.
+
+    Stored times are UTC (naive ones are read as UTC); pages show them in the app's zone and
+    say which, so nobody has to guess.
+    """
+    return gettext(
+        "%(date)s %(time)s (%(zone)s)",
+        date=format_day(value),
+        time=format_time(value, "HH:mm"),
+        zone=timezone_name(),
+    )
+
+
 def template_context() -> dict[str, Any]:
     """Names our templates rely on, whatever the host's Jinja set-up."""
     return {
         "request_url": request_url,
+        "ome_request_form_url": request_form_url(),
+        "ome_cite": cite,
+        "ome_format_day": format_day,
+        "ome_format_moment": format_moment,
+        "ome_timezone_name": timezone_name(),
+        "ome_utc_example": format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"),
+        "ome_policy_url": url_for(POLICY_ENDPOINT) if policy_for(_language())[0] is not None else None,
         "tr": translate,
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),

@@ -17,6 +17,8 @@ from flask_login import current_user
 from .. import audit, export, holdings
 from ..config import config_value
 from ..extension import current_privacy
+from ..sources import Action
+from ..withdrawal import decide
 from .common import current_user_id
 
 TEMPLATE = "ome_privacy/account/data.html"
@@ -44,11 +46,43 @@ def data_page() -> str:
         categories=privacy.purposes.categories,
         sns_url=optional_url("ome_privacy_account.sns"),
         purposes_url=optional_url("ome_privacy_account.purposes"),
+        withdrawable=_withdrawable_sources(privacy),
     )
 
 
+def _withdrawable_sources(privacy: Any) -> set[str]:
+    """Keys of the SNS sources the withdrawal guard lets this person unlink right now, so the
+    page offers "Unlink" only where it will not be refused (``withdrawal.decide`` decides)."""
+    sources = privacy.sources.sns()
+    if not sources:
+        return set()
+    methods = privacy.sign_in_methods(current_user)
+    return {
+        source.key
+        for source in sources
+        if decide(
+            methods,
+            source.provider or source.key,
+            source_key=source.key,
+            can_unlink=source.supports(Action.UNLINK),
+        ).allowed
+    }
+
+
 def export_page() -> str:
-    return render_template(EXPORT_TEMPLATE, sources=list(current_privacy().sources))
+    """CSV links only for the sources that hold something (a header-only file helps nobody)."""
+    privacy = current_privacy()
+    user = current_user._get_current_object()
+    counts = {
+        source.key: holdings.read_safely(privacy.session, source, lambda source=source: source.count(user))
+        for source in privacy.sources
+    }
+    return render_template(
+        EXPORT_TEMPLATE,
+        # None: the source could not be read just now; offer its CSV anyway (it will say so).
+        sources=[source for source in privacy.sources if counts[source.key] != 0],
+        any_sources=bool(counts),
+    )
 
 
 def export_json() -> Response:

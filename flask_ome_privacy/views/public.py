@@ -1,24 +1,31 @@
-"""The public purposes page (``/privacy/purposes``): no sign-in, no personal data.
+"""The public pages: the purposes page (``/privacy/purposes``) and the policy itself
+(``/privacy/policy``). No sign-in, no personal data.
 
 It is where the business publishes what APPI Art. 32(1) asks for — its name, address and
 representative; every purpose of use; how to make each kind of request and its fee; the
 safety measures; where to complain — and the change history of policy Art. 2.2(2): each
 purpose added for data obtained other than directly, with the date it was added.
 
-Everything comes from configuration, so the page is the same for every visitor of one
+The policy page shows the policy as the host publishes it (``OME_PRIVACY_POLICY_TEXT``),
+every article and provision with an anchor (``#art-1-2``), so every citation on every page
+("Article 1.2") can link to the paragraph it names (``common.cite``).
+
+Everything comes from configuration, so the pages are the same for every visitor of one
 language and may be cached (see ``cache_headers``).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request, session
+from babel import Locale
+from flask import Blueprint, Response, abort, render_template, request, session
+from flask_babel import get_locale
 from flask_login import current_user
 
 from ..config import config_value
 from ..extension import current_privacy
 from ..lifecycle import FEE_KINDS, RequestKind
 from ..purposes import ChangeKind, ConsentRule, in_effect, processors_for
-from .common import make_blueprint
+from .common import load_policy_texts, make_blueprint, policy_for
 
 #: How long browsers (and, when allowed, shared caches) may keep the page.
 MAX_AGE_SECONDS = 3600
@@ -27,6 +34,8 @@ MAX_AGE_SECONDS = 3600
 def build_public_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_public", personal=False)
     bp.add_url_rule("/purposes", "purposes", purposes)
+    bp.add_url_rule("/policy", "policy", policy)
+    bp.record_once(lambda state: load_policy_texts(state.app))
     bp.after_request(cache_headers)
     return bp
 
@@ -58,6 +67,22 @@ def purposes() -> str:
         ConsentRule=ConsentRule,
         ChangeKind=ChangeKind,
         today=today,
+    )
+
+
+def policy() -> str:
+    """The policy in the reader's language, else in the language it is published in (404 when
+    the host publishes none)."""
+    language = str(get_locale() or config_value("LANGUAGES")[0])
+    shown, written_in = policy_for(language)
+    if shown is None:
+        abort(404)
+    return render_template(
+        "ome_privacy/public/policy.html",
+        policy=shown,
+        policy_language=written_in,
+        # "English" / 「英語」: named in the reader's language when the text is in another.
+        policy_language_name=Locale.parse(written_in).get_display_name(language) or written_in,
     )
 
 

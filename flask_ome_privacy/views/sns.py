@@ -197,7 +197,10 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
                 connection.decision = refused.decision
                 return _render_refusal(connection, 409)
             except NothingToWithdraw:
-                flash(_("%(provider)s was already withdrawn.", provider=connection.provider), "ome_privacy")
+                flash(
+                    _("%(provider)s was already unlinked and its data erased.", provider=connection.provider),
+                    "ome_privacy",
+                )
                 return redirect(url_for(".sns"), code=303)
             except WithdrawalFailed:
                 failed = True

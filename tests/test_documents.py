@@ -382,6 +382,34 @@ def test_a_sideways_phone_photo_comes_out_upright_without_its_orientation_tag() 
         assert 0x0112 not in cleaned.getexif()
 
 
+def encoded(mode: str, fmt: str, **params: Any) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (30, 20)).save(out, fmt, **params)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type"),
+    [
+        ("a palette PNG with transparency", encoded("P", "PNG", transparency=0), "image/png"),
+        ("a 16-bit greyscale scan", encoded("I;16", "PNG"), "image/png"),
+        ("a black-and-white scan", encoded("1", "PNG"), "image/png"),
+        (
+            "an animated PNG",
+            encoded("RGB", "PNG", save_all=True, append_images=[Image.new("RGB", (30, 20), "red")]),
+            "image/png",
+        ),
+        ("a CMYK JPEG from a print shop", encoded("CMYK", "JPEG"), "image/jpeg"),
+        ("a progressive greyscale JPEG", encoded("L", "JPEG", progressive=True), "image/jpeg"),
+    ],
+)
+def test_ordinary_scans_and_photos_are_accepted(name: str, data: bytes, content_type: str) -> None:
+    document = clean(data)
+    assert document.content_type == content_type, name
+    with Image.open(io.BytesIO(document.data)) as cleaned:
+        assert cleaned.size == (30, 20) and getattr(cleaned, "n_frames", 1) == 1
+
+
 def test_a_clean_pdf_is_accepted_as_uploaded_with_its_page_count() -> None:
     original = pdf(3)
     document = clean(original)

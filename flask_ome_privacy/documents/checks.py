@@ -179,6 +179,8 @@ def clean_upload(
     data = read_limited(io.BytesIO(stream) if isinstance(stream, bytes) else stream, max_bytes)
     kind = filetype.guess(data)
     mime = kind.mime if kind is not None else None
+    if mime == "image/apng":  # an animated PNG is a PNG; its first frame is kept
+        mime = PNG
     if mime == PDF:
         return _clean_pdf(data)
     if mime in (JPEG, PNG):
@@ -200,8 +202,8 @@ def _clean_image(data: bytes, mime: str, max_pixels: int) -> CleanDocument:
                 if image.width * image.height > max_pixels:
                     raise _too_many_pixels(max_pixels)
                 image.load()
-                upright = ImageOps.exif_transpose(image)
-                cleaned = _reencode(upright, mime)
+                ImageOps.exif_transpose(image, in_place=True)  # upright before the orientation tag goes
+                cleaned = _reencode(image, mime)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_many_pixels(max_pixels) from exc
         except UploadRefused:
@@ -216,7 +218,12 @@ def _too_many_pixels(max_pixels: int) -> UploadRefused:
 
 
 def _reencode(image: Image.Image, mime: str) -> bytes:
-    """Only the pixels survive: a new image built from them carries no EXIF, GPS or text."""
+    """Write the pixels alone: no EXIF, GPS, XMP, ICC, comments or text chunks survive.
+
+    Pillow writes metadata only from ``info`` and the save options, so an empty ``info``
+    and no options leave nothing but the picture; done in place, without a second copy
+    of a photo that may be tens of megapixels.
+    """
     if mime == JPEG:
         target_mode = image.mode if image.mode in ("L", "RGB", "CMYK") else "RGB"
     else:
@@ -224,12 +231,12 @@ def _reencode(image: Image.Image, mime: str) -> bytes:
         transparent = "transparency" in image.info or image.mode in ("LA", "RGBA", "PA")
         target_mode = image.mode if image.mode in keep else ("RGBA" if transparent else "RGB")
     pixels = image.convert(target_mode) if image.mode != target_mode else image
-    fresh = Image.frombytes(target_mode, pixels.size, pixels.tobytes())
+    pixels.info = {}
     out = io.BytesIO()
     if mime == JPEG:
-        fresh.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        pixels.save(out, "JPEG", quality=JPEG_QUALITY)
     else:
-        fresh.save(out, "PNG", optimize=False)
+        pixels.save(out, "PNG")
     return out.getvalue()
 
 

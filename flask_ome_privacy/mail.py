@@ -189,7 +189,11 @@ def _hook(app: Flask) -> MailSender | None:
 
 
 def sender_for(app: Flask | None = None) -> MailSender | None:
-    """The app's mail sender: the host's hook, else SMTP when a host is set, else ``None`` (off)."""
+    """The app's mail sender: the host's hook, else SMTP when a host is set, else ``None`` (off).
+
+    Reads ``OME_PRIVACY_MAIL_SENDER``, then ``MAIL_HOST``, ``MAIL_PORT``, ``MAIL_SECURITY``,
+    ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_FROM`` and ``MAIL_TIMEOUT``.
+    """
     app = app or current_app
     hook = _hook(app)
     if hook is not None:

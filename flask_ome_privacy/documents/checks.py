@@ -258,6 +258,7 @@ _ACTIVE_NAMES = frozenset(
         "/RichMedia",
         "/SubmitForm",
         "/ImportData",
+        "/XFA",  # XML forms carry their own scripts
     }
 )
 

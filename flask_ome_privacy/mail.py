@@ -288,7 +288,7 @@ _PENDING_KEY = "ome_privacy_pending_mail"
 def send_after_commit(session: Session | scoped_session[Any], message: MailMessage) -> PendingMail:
     """Send ``message`` once ``session`` commits; forget it if the transaction rolls back.
 
-    Needs an app context (the sender and the app are taken from it now).
+    Needs an app context: the app is taken from it now, its sender when the commit comes.
     """
     real: Session = session() if isinstance(session, scoped_session) else session
     app = current_app._get_current_object()

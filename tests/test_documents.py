@@ -643,6 +643,25 @@ def test_purging_removes_the_file_and_keeps_the_record(app: Any, db: Any) -> Non
             documents.read(db.session, 999_999)
 
 
+def test_storing_and_purging_join_the_callers_transaction_and_never_read_the_bytes(
+    app: Any, db: Any, count_queries: Any
+) -> None:
+    with app.app_context():
+        privacy_request = new_request(db.session)
+        db.session.commit()
+        request_id = privacy_request.id
+        stored_pdf(db.session, request_id)
+        db.session.rollback()  # the caller changed its mind: nothing was committed
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(RequestDocument)) == 0
+        document_id = stored_pdf(db.session, request_id).id
+        db.session.commit()
+        with count_queries() as queries:
+            assert documents.purge_request(db.session, request_id) == 1
+        assert [sql.split()[0] for sql in queries.statements] == ["UPDATE"], str(queries)
+        db.session.rollback()
+        assert documents.read(db.session, document_id).data.startswith(b"%PDF-")  # the purge was undone
+
+
 def test_store_refuses_a_document_type_the_role_does_not_accept_and_a_seal_without_date(
     app: Any, db: Any
 ) -> None:

@@ -95,3 +95,52 @@ def verify_audit_command(anchor_path: str | None) -> None:
             click.echo(f"Anchor created in {anchor_path}: head event {report.last_id or 'none'}.")
         else:
             click.echo(f"Anchor checked and moved on to event {report.last_id} in {anchor_path}.")
+
+
+@privacy_cli.command(
+    "rotate-document-keys",
+    help="Re-encrypt every stored identity document with the newest key in OME_PRIVACY_DOCUMENT_KEYS.",
+)
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1))
+@with_appcontext
+def rotate_document_keys_command(batch_size: int) -> None:
+    """Put the new key first in OME_PRIVACY_DOCUMENT_KEYS, run this, then drop the old key."""
+    from .audit import append
+    from .documents import storage
+
+    try:
+        cipher = storage.cipher_for(current_app)
+    except storage.DocumentKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    session = get_state(current_app).session
+    report = storage.rotate_keys(session, cipher, batch_size=batch_size, after_batch=session.commit)
+    append(
+        session,
+        "documents.keys_rotated",
+        actor_id=None,
+        actor_role="system",
+        data={
+            "rotated": report.rotated,
+            "already_newest": report.already_newest,
+            "purged": report.purged,
+            "unreadable": len(report.unreadable),
+            "keys": cipher.key_count,
+        },
+    )
+    session.commit()
+    click.echo(
+        f"Re-encrypted {report.rotated} document(s) with the newest key; "
+        f"{report.already_newest} already used it; {report.purged} purged (no file kept)."
+    )
+    if report.unreadable:
+        ids = ", ".join(str(i) for i in report.unreadable[:20])
+        more = " …" if len(report.unreadable) > 20 else ""
+        click.echo(
+            f"{len(report.unreadable)} document(s) could not be opened with any configured key "
+            f"(ids {ids}{more}). Put the key they were encrypted with back into "
+            "OME_PRIVACY_DOCUMENT_KEYS (after the newest) and run this again.",
+            err=True,
+        )
+        raise SystemExit(1)
+    if cipher.key_count > 1:
+        click.echo("Every stored file uses the newest key: the older key(s) can now be removed.")

@@ -50,8 +50,18 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "DEFICIENCY_ANSWER_DAYS": 14,
     "DOCUMENT_RETENTION_DAYS": 30,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
-    # Fernet key(s) for identity documents at rest; comma-separated for key rotation.
+    # Fernet key(s) for identity documents at rest, newest first: a comma-separated string or a list.
     "DOCUMENT_KEYS": None,
+    # Email (mail.py): off unless MAIL_HOST or MAIL_SENDER is set.
+    "MAIL_HOST": None,
+    "MAIL_PORT": 587,
+    "MAIL_SECURITY": "starttls",  # starttls | ssl | none
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_FROM": None,
+    "MAIL_TIMEOUT": 10.0,
+    # The host's own sender instead of SMTP: an object with send(message), a callable, or a dotted path.
+    "MAIL_SENDER": None,
     # SNS withdrawal needs a sign-in no older than this many seconds.
     "REAUTH_SECONDS": 600,
     # Export streaming batch size

@@ -81,6 +81,9 @@ class OmePrivacy:
         from . import reauth
 
         reauth.init_app(app)  # sign-in times, for OME_PRIVACY_REAUTH_SECONDS
+        from .mail import check_config
+
+        check_config(app)  # mail settings that cannot work fail now, not at the first request
 
         from .cli import privacy_cli
         from .views import build_assets_blueprint, register_blueprints

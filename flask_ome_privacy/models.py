@@ -143,7 +143,9 @@ class RequestDocument(Base):
     content_type: Mapped[str] = mapped_column(sa.String(64))
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
-    ciphertext: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # None once purged
+    # Encrypted file (documents/storage.py), None once purged. Deferred: loading a request and
+    # its documents never reads the bytes; documents.read() fetches them for one document.
+    ciphertext: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     issued_on: Mapped[date | None] = mapped_column(sa.Date)  # seal registration certificate
     masked_by_staff: Mapped[bool] = mapped_column(default=False)
     checked: Mapped[str | None] = mapped_column(sa.String(16))  # accepted | rejected

@@ -53,6 +53,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "EXPORT_BATCH_SIZE": 1000,
     # Values shown per source on the data page; the rest are counted and offered as a download.
     "DATA_PAGE_LIMIT": 50,
+    # Background jobs (jobs.py): "inline" runs them in the web process after commit; "rq" sends
+    # them to an RQ queue on Redis, worked by `flask ome-privacy worker`.
+    "JOBS": "inline",
+    "REDIS_URL": None,
+    "JOB_QUEUE": "ome-privacy",
+    # Seconds before each retry of a failed job (RQ); after the last one it is recorded as failed.
+    "JOB_RETRY_INTERVALS": [30, 120, 600],
+    # Seconds a job may run before the worker stops it (RQ).
+    "JOB_TIMEOUT": 1800,
 }
 
 

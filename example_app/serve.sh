@@ -69,7 +69,10 @@ log "RQ worker on ${REDIS_URL##*@}"   # the part after any password
 pids+=($!)
 
 log "gunicorn, ${SERVE_WORKERS} workers, on http://127.0.0.1:${PORT}"
-"$BIN/gunicorn" --workers "$SERVE_WORKERS" --bind "127.0.0.1:${PORT}" --access-logfile - \
+options=()
+# gunicorn 27+ opens a control socket at one fixed path per user: two sites would collide.
+if "$BIN/gunicorn" --help | grep -q -- --no-control-socket; then options+=(--no-control-socket); fi
+"$BIN/gunicorn" --workers "$SERVE_WORKERS" --bind "127.0.0.1:${PORT}" --access-logfile - "${options[@]}" \
     "example_app:create_app()" &
 pids+=($!)
 

@@ -585,7 +585,7 @@ def _worker_class() -> type:
     """RQ's forking ``Worker``, made to run each job inside the app and to record give-ups."""
     from rq import Worker
 
-    class AppWorker(Worker):  # type: ignore[misc, valid-type]  # rq ships no stubs for subclassing
+    class AppWorker(Worker):
         def __init__(self, *args: Any, app: Flask, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.app = app

@@ -4,6 +4,8 @@ The tasks are registered on the example site's extension object, as a host regis
 own: the test process and the worker process both import this module, so both know them.
 
 * ``test_jobs.leave_notification``: leaves an in-app notification (a real domain call).
+* ``test_jobs.crash``: while ``<JOBS_TEST_DIR>/crash-<id>`` exists, its RQ work horse kills
+  itself with SIGKILL (as the kernel's out-of-memory killer would); refuses to run elsewhere.
 * ``test_jobs.flaky``: writes the time of each attempt to ``<JOBS_TEST_DIR>/attempts-<id>``;
   while ``<JOBS_TEST_DIR>/fail-<id>`` exists it raises with personal data in the message
   (which must never reach the database, Redis or the logs); otherwise it leaves an audit event.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,17 @@ def flaky(session: Session, *, request_id: int) -> None:
     if (folder / f"fail-{request_id}").exists():
         raise RuntimeError(f"could not reach the mail server for {SECRET}")
     audit.append(session, "test.flaky_done", actor_id=None, actor_role="system", request_id=request_id)
+
+
+@privacy.task("test_jobs.crash")
+def crash(session: Session, *, request_id: int) -> None:
+    if not os.environ.get("RQ_JOB_ID"):
+        raise RuntimeError("test_jobs.crash only runs in an RQ work horse")
+    folder = Path(current_app.config["JOBS_TEST_DIR"])
+    with open(folder / f"attempts-{request_id}", "a") as attempts:
+        attempts.write(f"{time.time()}\n")
+    if (folder / f"crash-{request_id}").exists():
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def rq_config(

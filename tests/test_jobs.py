@@ -314,6 +314,21 @@ def test_inline_failure_is_recorded_not_raised_and_a_retry_runs_it(
             jobs.retry(db.session, failure.id)
 
 
+def test_inline_retry_that_fails_again_updates_the_same_failure(app: Any, db: Any, job_dir: Path) -> None:
+    app.config["JOBS_TEST_DIR"] = str(job_dir)
+    (job_dir / "fail-45").touch()
+    with app.app_context():
+        jobs.enqueue(app, "test_jobs.flaky", request_id=45)
+    [first] = failures(app, db)
+    with app.app_context():
+        jobs.retry(db.session, first.id)
+        db.session.commit()
+    [again] = failures(app, db)
+    assert again.id == first.id and (again.status, again.attempts) == ("failed", 2)
+    assert again.failed_at > first.failed_at and again.first_failed_at == first.first_failed_at
+    assert len(attempt_times(job_dir, 45)) == 2
+
+
 @pytest.mark.parametrize(
     "arguments, complaint",
     [
@@ -452,3 +467,18 @@ def test_rq_failure_is_retried_with_backoff_then_recorded_and_retry_reruns_it(
     assert "gave up after 3 attempt(s): RuntimeError" in logged
     assert "hanako" not in logged.lower(), "the exception's text (personal data) reached the worker's log"
     assert "hanako" not in caplog.text.lower()
+
+
+def test_rq_worker_killed_mid_job_is_retried_then_recorded(
+    rq_app: Any, db: Any, workers: Workers, job_dir: Path
+) -> None:
+    (job_dir / "crash-44").touch()
+    with rq_app.app_context():
+        jobs.enqueue(rq_app, "test_jobs.crash", request_id=44)
+    workers.start()
+    [failure] = wait_until(lambda: failures(rq_app, db), timeout=90, what="the killed job to give up")
+    assert (failure.task, failure.request_id, failure.status) == ("test_jobs.crash", 44, "failed")
+    assert (failure.attempts, failure.error_type) == (3, "WorkHorseTerminated")
+    assert len(attempt_times(job_dir, 44)) == 3
+    workers.stop()
+    assert "gave up after 3 attempt(s): WorkHorseTerminated" in workers.output()

@@ -69,9 +69,13 @@ __all__ = [
     "Task",
     "TaskRegistry",
     "UnknownTask",
+    "check_arguments",
     "enqueue",
+    "error_name",
     "failed_jobs",
+    "lookup",
     "perform",
+    "record_failure",
     "retry",
     "run_worker",
     "validate_config",
@@ -301,19 +305,15 @@ def enqueue(app: Flask, name: str, /, *, session: Session | None = None, **argum
     _defer_or_dispatch(app, job, session)
 
 
-def _real_session(app: Flask, session: Session | scoped_session[Session] | None) -> Session:
+def _defer_or_dispatch(app: Flask, job: _Job, session: Session | scoped_session[Session] | None) -> None:
     if session is None:
+        if not has_app_context():
+            _dispatch(job)  # no app context, so no transaction of the app's session is open
+            return
         from .extension import get_state
 
-        if not has_app_context():
-            with app.app_context():
-                return _real_session(app, get_state(app).session)
         session = get_state(app).session
-    return session() if isinstance(session, scoped_session) else session
-
-
-def _defer_or_dispatch(app: Flask, job: _Job, session: Session | scoped_session[Session] | None) -> None:
-    real = _real_session(app, session)
+    real = session() if isinstance(session, scoped_session) else session
     if not real.in_transaction():
         _dispatch(job)
         return

@@ -44,6 +44,7 @@ Registering a task (the host on its extension object; the package on ``BUILTIN``
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import logging
 import re
@@ -249,6 +250,8 @@ def validate_config(app: Flask) -> None:
         raise ConfigError(
             'OME_PRIVACY_JOBS = "rq" needs OME_PRIVACY_REDIS_URL (e.g. redis://127.0.0.1:6379/0)'
         )
+    if backend == "rq" and importlib.util.find_spec("rq") is None:
+        raise ConfigError('OME_PRIVACY_JOBS = "rq" needs the rq package: pip install "flask-ome-privacy[rq]"')
     intervals = config_value("JOB_RETRY_INTERVALS", app)
     if not isinstance(intervals, (list, tuple)) or not all(
         isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in intervals

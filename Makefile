@@ -30,7 +30,7 @@ LANGS := ja en
 help:
 	@echo "make venv          create $(VENV) and install -e .[test] (again only when setup.cfg/pyproject.toml change)"
 	@echo "make system-deps   apt-get install chromium + fonts-ipafont-gothic when missing (browser tests)"
-	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...)"
+	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...; demo sign-in on)"
 	@echo "make serve         the same under gunicorn ($(SERVE_WORKERS) workers) + an RQ worker; DATABASE_URL, REDIS_URL"
 	@echo "make serve-deps    apt-get install redis-server when missing (make serve starts it if nothing answers)"
 	@echo "make test          ruff, pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
@@ -73,9 +73,10 @@ serve-deps:
 
 # --- running ---------------------------------------------------------------------------
 
+# WORLD_OME_DEMO=1 turns on the demo "Continue with Facebook" (signs in as any linked account): never in production.
 demo: venv
 	$(BIN)/flask --app example_app demo-setup
-	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
+	WORLD_OME_DEMO=1 $(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
 # Production-style on one machine: gunicorn ($(SERVE_WORKERS) workers) + `flask ome-privacy worker`,
 # on DATABASE_URL (default instance/demo.sqlite) and REDIS_URL (default the local Redis,

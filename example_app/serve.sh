@@ -21,16 +21,6 @@ mkdir -p instance
 
 log() { printf 'serve: %s\n' "$*"; }
 
-# One SECRET_KEY for every worker and across restarts (sessions stay valid); production sets it.
-if [ -z "${SECRET_KEY:-}" ]; then
-    if [ ! -s instance/secret-key ]; then
-        (umask 077 && "$BIN/python" -c "import secrets; print(secrets.token_hex(32))" > instance/secret-key)
-    fi
-    SECRET_KEY=$(cat instance/secret-key)
-    export SECRET_KEY
-    log "SECRET_KEY from instance/secret-key (set SECRET_KEY to use your own)"
-fi
-
 redis_answers() {
     "$BIN/python" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()' \
         "$REDIS_URL" >/dev/null 2>&1

@@ -1,5 +1,6 @@
 # flask-ome-privacy: developer and CI entry points (GNU make).
 #   make demo        serve the example WORLD OME NET site on http://127.0.0.1:$(PORT)
+#   make serve       the same the production way: gunicorn + an RQ worker on Redis
 #   make test        ruff, then the suite on SQLite, then again on PostgreSQL
 #   make help        list the targets
 
@@ -11,6 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 PYTEST_ARGS ?=
+SERVE_WORKERS ?= 3
 # Root installs directly; anyone else goes through sudo when it exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
@@ -22,13 +24,15 @@ PKG_TR := flask_ome_privacy/translations
 APP_TR := example_app/translations
 LANGS := ja en
 
-.PHONY: help venv system-deps demo test test-sqlite test-postgres bench lint translations \
+.PHONY: help venv system-deps serve-deps demo serve test test-sqlite test-postgres bench lint translations \
 	wheel-check clean distclean
 
 help:
 	@echo "make venv          create $(VENV) and install -e .[test] (again only when setup.cfg/pyproject.toml change)"
 	@echo "make system-deps   apt-get install chromium + fonts-ipafont-gothic when missing (browser tests)"
 	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...; demo sign-in on)"
+	@echo "make serve         the same under gunicorn ($(SERVE_WORKERS) workers) + an RQ worker; DATABASE_URL, REDIS_URL"
+	@echo "make serve-deps    apt-get install redis-server when missing (make serve starts it if nothing answers)"
 	@echo "make test          ruff, pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
 	@echo "make test-sqlite   pytest on SQLite only (PYTEST_ARGS=... passes options through)"
 	@echo "make test-postgres pytest on PostgreSQL only (browser tests skipped)"
@@ -58,12 +62,27 @@ system-deps:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-ipafont-gothic; \
 	fi
 
+# redis-server for `make serve` when no Redis is given (REDIS_URL) or running.
+serve-deps:
+	@if command -v redis-server >/dev/null; then \
+		echo "serve-deps: redis-server present"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; \
+	fi
+
 # --- running ---------------------------------------------------------------------------
 
 # WORLD_OME_DEMO=1 turns on the demo "Continue with Facebook" (signs in as any linked account): never in production.
 demo: venv
 	$(BIN)/flask --app example_app demo-setup
 	WORLD_OME_DEMO=1 $(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
+
+# Production-style on one machine: gunicorn ($(SERVE_WORKERS) workers) + `flask ome-privacy worker`,
+# on DATABASE_URL (default instance/demo.sqlite) and REDIS_URL (default the local Redis,
+# started for the run if nothing answers). See README, "Running in production".
+serve: venv serve-deps
+	BIN=$(BIN) PORT=$(PORT) SERVE_WORKERS=$(SERVE_WORKERS) bash example_app/serve.sh
 
 bench: venv
 	$(BIN)/python bench/run.py

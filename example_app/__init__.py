@@ -130,6 +130,10 @@ def default_config(app: Flask) -> dict[str, Any]:
         "OME_PRIVACY_DOCUMENT_KEYS": os.environ.get("OME_PRIVACY_DOCUMENT_KEYS"),
         # The policy as published (English) and its Japanese text, for /privacy/policy.
         "OME_PRIVACY_POLICY_TEXT": {"ja": "policy/ja.txt", "en": "policy/en.txt"},
+        # Background jobs: inline in the web process (the demo), or "rq" with a worker
+        # (`make serve`: OME_PRIVACY_JOBS=rq, REDIS_URL=redis://127.0.0.1:6379/0).
+        "OME_PRIVACY_JOBS": os.environ.get("OME_PRIVACY_JOBS", "inline"),
+        "OME_PRIVACY_REDIS_URL": os.environ.get("REDIS_URL"),
         # Purposes added after the policy: one needs each user's consent (directly obtained data,
         # policy Art. 2.2(1)); the other is published with its date (Art. 2.2(2)).
         "OME_PRIVACY_PURPOSES": [

@@ -10,7 +10,7 @@ from . import migrate as migrations
 from .extension import get_state
 
 
-@click.group("ome-privacy", help="flask-ome-privacy: migrations and checks.")
+@click.group("ome-privacy", help="flask-ome-privacy: migrations, checks and the job worker.")
 def privacy_cli() -> None:
     pass
 
@@ -144,3 +144,39 @@ def rotate_document_keys_command(batch_size: int) -> None:
         raise SystemExit(1)
     if cipher.key_count > 1:
         click.echo("Every stored file uses the newest key: the older key(s) can now be removed.")
+
+
+@privacy_cli.command("worker", help='Run background jobs from Redis (OME_PRIVACY_JOBS = "rq").')
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty instead of waiting for more.")
+@click.option("--queue", "queues", multiple=True, help="Queue(s) to work; default OME_PRIVACY_JOB_QUEUE.")
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Also move retries whose backoff has passed back onto the queue.",
+)
+@click.option("--logging-level", default="INFO", show_default=True)
+@with_appcontext
+def worker_command(burst: bool, queues: tuple[str, ...], scheduler: bool, logging_level: str) -> None:
+    import logging
+
+    from .config import ConfigError
+    from .jobs import run_worker
+
+    # RQ logs through its own handler; ours (retries, give-ups) get the same look when the host set none.
+    ours = logging.getLogger("flask_ome_privacy")
+    if not ours.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s", "%H:%M:%S"))
+        ours.addHandler(handler)
+        ours.setLevel(logging_level)
+    try:
+        run_worker(
+            current_app._get_current_object(),
+            queues=queues,
+            burst=burst,
+            with_scheduler=scheduler,
+            logging_level=logging_level,
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None

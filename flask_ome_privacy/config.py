@@ -82,6 +82,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # HMAC key(s) for the audit trail, newest first (list, or comma-separated); kept out of the
     # database so that whoever can write the database cannot forge events. None: no HMAC.
     "AUDIT_KEYS": None,
+    # Background jobs (jobs.py): "inline" runs them in the web process after commit; "rq" sends
+    # them to an RQ queue on Redis, worked by `flask ome-privacy worker`.
+    "JOBS": "inline",
+    "REDIS_URL": None,
+    "JOB_QUEUE": "ome-privacy",
+    # Seconds before each retry of a failed job (RQ); after the last one it is recorded as failed.
+    "JOB_RETRY_INTERVALS": [30, 120, 600],
+    # Seconds a job may run before the worker stops it (RQ).
+    "JOB_TIMEOUT": 1800,
 }
 
 #: Room for the other form fields and multipart framing on top of ``OME_PRIVACY_MAX_UPLOAD_BYTES``.

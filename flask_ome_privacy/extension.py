@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, jobs
 from .config import apply_defaults, config_value
 from .i18n import setup_babel
 from .purposes import PurposeRegister
@@ -53,6 +53,7 @@ class OmePrivacy:
     ) -> None:
         self.db = db
         self.sources = SourceRegistry()
+        self.tasks = jobs.TaskRegistry()
         for source in sources:
             self.register_source(source)
         self._staff_loader: Callable[[Any], bool] | None = None
@@ -75,6 +76,7 @@ class OmePrivacy:
                 "flask-ome-privacy needs the host's Flask-SQLAlchemy object: init_app(app, db=db)."
             )
         apply_defaults(app)
+        jobs.validate_config(app)
         purposes = PurposeRegister.from_defaults(app.config["OME_PRIVACY_PURPOSES"])
         app.extensions[EXTENSION_KEY] = PrivacyState(extension=self, db=db, purposes=purposes)
         setup_babel(app, lambda: self._locale_loader() if self._locale_loader else None)
@@ -117,6 +119,18 @@ class OmePrivacy:
         """Class decorator: ``@privacy.source`` registers an instance of the class."""
         self.register_source(cls())
         return cls
+
+    def task(self, name: str) -> Callable[[Loader], Loader]:
+        """Decorator: register a background job ``func(session, *, ids..., language)`` (jobs.py).
+
+        Arguments are ids and a language only; the job must be idempotent. Register it at
+        import time, like sources, so the worker process (``flask ome-privacy worker``) has it.
+        """
+        return self.tasks.task(name)
+
+    def enqueue(self, name: str, /, **arguments: Any) -> None:
+        """Run task ``name`` after the current transaction commits (inline, or on RQ); see jobs.py."""
+        jobs.enqueue(current_app._get_current_object(), name, **arguments)
 
     def staff_loader(self, func: Loader) -> Loader:
         """``@privacy.staff_loader``: ``func(user) -> bool`` says who works the privacy desk."""

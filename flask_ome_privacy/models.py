@@ -299,6 +299,30 @@ class SnsWithdrawal(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class JobFailure(Base):
+    """A background job that gave up (jobs.py), kept until a staff retry succeeds.
+
+    Holds the task's name and arguments (ids and a language, never personal data), how
+    often it was tried, and the *type* of the last error — never its message.
+    """
+
+    __tablename__ = "ome_privacy_job_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(sa.String(128))
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_id: Mapped[int | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)  # failed | retrying | resolved
+    attempts: Mapped[int] = mapped_column(default=0)
+    error_type: Mapped[str] = mapped_column(sa.String(255))
+    job_id: Mapped[str | None] = mapped_column(sa.String(64))  # the RQ job of the last attempt
+    first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retried_at: Mapped[datetime | None]
+    retried_by: Mapped[str | None] = mapped_column(UserId)
+    resolved_at: Mapped[datetime | None]
+
+
 ALL_MODELS = (
     PrivacyRequest,
     RequestDocument,
@@ -310,4 +334,5 @@ ALL_MODELS = (
     ProvisionRecord,
     Notification,
     SnsWithdrawal,
+    JobFailure,
 )

@@ -205,3 +205,69 @@ class Clock:
             return self
         extra = max(0.0, (now - self.paused_since).total_seconds())
         return Clock(self.received_at, self.target_days, self.paused_seconds + extra, None)
+
+
+# --- what the requester may do, and what a request waits on (policy Art. 4; SPEC) ----
+
+
+def may_withdraw(status: Status | str) -> bool:
+    """The requester may withdraw until execution begins; after that it is too late."""
+    return Status.WITHDRAWN in TRANSITIONS[Status(status)]
+
+
+def clock_paused(status: Status | str) -> bool:
+    """The response clock stops only while the requester owes us documents or an answer."""
+    return Status(status) is Status.AWAITING_REQUESTER
+
+
+class WaitingOn(str, enum.Enum):
+    """Who or what an open request is waiting on, as the requester and staff read it."""
+
+    REQUESTER = "requester"
+    FEE = "fee"
+    REVIEW = "review"
+    APPROVAL = "approval"
+    EXECUTION = "execution"
+
+    @property
+    def label(self) -> str:
+        return WAITING_ON_LABELS[self]
+
+    @property
+    def on_requester(self) -> bool:
+        """The requester owes this (documents, an answer, the fee); the rest is on our side."""
+        return self in (WaitingOn.REQUESTER, WaitingOn.FEE)
+
+
+WAITING_ON_LABELS: dict[WaitingOn, str] = {
+    WaitingOn.REQUESTER: N_("Documents or an answer from the requester"),
+    WaitingOn.FEE: N_("The fee"),
+    WaitingOn.REVIEW: N_("Our review"),
+    WaitingOn.APPROVAL: N_("A second staff member's approval"),
+    WaitingOn.EXECUTION: N_("Carrying out the decision"),
+}
+
+
+def waiting_on(
+    status: Status | str, fee_status: FeeStatus | str, *, approval_missing: bool = False
+) -> tuple[WaitingOn, ...]:
+    """Everything an open request waits on, the requester's part first; empty once closed.
+
+    The fee runs beside the other steps (review goes on while it is outstanding), so it
+    is listed with them. ``approval_missing`` comes from the decision rules (four-eyes).
+    """
+    status = Status(status)
+    if not status.is_open:
+        return ()
+    waits: list[WaitingOn] = []
+    if status is Status.AWAITING_REQUESTER:
+        waits.append(WaitingOn.REQUESTER)
+    if not may_release(fee_status):
+        waits.append(WaitingOn.FEE)
+    if status in (Status.SUBMITTED, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW):
+        waits.append(WaitingOn.APPROVAL if approval_missing else WaitingOn.REVIEW)
+    elif status is Status.APPROVED:
+        waits.append(WaitingOn.APPROVAL if approval_missing else WaitingOn.EXECUTION)
+    elif status is Status.EXECUTING:
+        waits.append(WaitingOn.EXECUTION)
+    return tuple(waits)

@@ -7,7 +7,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from . import migrate as migrations
-from .extension import get_state
+from .audit import verify_session
+from .state import get_state
 
 
 @click.group("ome-privacy", help="flask-ome-privacy: migrations and checks.")
@@ -51,8 +52,6 @@ def sources_command() -> None:
 @privacy_cli.command("verify-audit", help="Check that the audit trail is unbroken (policy Art. 3.2).")
 @with_appcontext
 def verify_audit_command() -> None:
-    from .audit import verify_session
-
     report = verify_session(get_state(current_app).session)
     if report.ok:
         click.echo(f"Audit trail intact: {report.checked} events checked.")

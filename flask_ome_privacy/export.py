@@ -27,7 +27,9 @@ from typing import Any
 from .consents import latest_decisions
 from .holdings import HeldRecord, applicable_purposes, iter_consents, iter_provisions, iter_records
 from .i18n import translate
+from .purposes import processors_for
 from .sources import DataSource
+from .state import user_id_of
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +116,6 @@ def export_json(
     ``OME_PRIVACY_SERVICE_NAME``, ``BUSINESS_NAME``, ``CONTACT``, ``PROCESSORS`` and
     ``EXPORT_BATCH_SIZE``.
     """
-    from .extension import user_id_of
-    from .purposes import processors_for
-
     session = privacy.session
     register = privacy.purposes
     user_id = user_id_of(user)

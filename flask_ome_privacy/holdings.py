@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from .consents import latest_decisions
 from .models import ConsentRecord, ProvisionRecord
+from .provisions import provisions_for
 from .purposes import (
     Category,
     Decision,
@@ -46,6 +47,7 @@ from .purposes import (
     processors_for,
 )
 from .sources import DataSource, Origin, Record, SourceField
+from .state import user_id_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -170,8 +172,6 @@ def gather(privacy: Any, user: Any, *, limit: int | None = None, today: date | N
     values kept per source and the provision rows; ``None`` keeps everything (only for
     small data: the export streams instead). Reads ``OME_PRIVACY_PROCESSORS``.
     """
-    from .extension import user_id_of
-
     session = privacy.session
     register = privacy.purposes
     user_id = user_id_of(user)
@@ -208,8 +208,6 @@ def gather(privacy: Any, user: Any, *, limit: int | None = None, today: date | N
                 unavailable=True,
             )
         sources.append(holding)
-    from .provisions import provisions_for
-
     provisions = provisions_for(session, user_id, limit=None if limit is None else limit + 1)
     truncated = limit is not None and len(provisions) > limit
     return Holdings(

@@ -7,7 +7,7 @@ ids, references and names of things (a provider, a request reference) — not th
 person's personal data.
 
 ``add`` puts a notification in the caller's transaction; after the caller commits it
-calls ``announce`` to send the ``notification_created`` signal. ``notify`` does both.
+calls ``announce`` to send the ``notification_created`` signal. ``send`` does both.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .signals import notification_created
 __all__ = [
     "add",
     "announce",
-    "notify",
+    "send",
     "unread_count",
     "page_of",
     "NotificationPage",
@@ -93,7 +93,7 @@ def announce(notification: Notification, app: Flask | None = None) -> None:
     notification_created.send(sender, notification=notification)
 
 
-def notify(
+def send(
     session: Session,
     user_id: str,
     kind: str,

@@ -22,7 +22,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
+
+from . import audit, notify
+from .locks import serialize
+from .models import SnsWithdrawal, utcnow
+from .signals import sns_withdrawn
 from .sources import N_, Action, DataSource, Origin, SourceError
+from .state import current_privacy, user_id_of
 
 __all__ = [
     "Reason",
@@ -241,14 +248,6 @@ def withdraw(
     (rolled back). ``receipt_link(reference)`` gives the notification's link.
     Needs an app and request context with the extension initialised.
     """
-    from flask import current_app
-
-    from . import audit, notify
-    from .extension import current_privacy, user_id_of
-    from .locks import serialize
-    from .models import SnsWithdrawal, utcnow
-    from .signals import sns_withdrawn
-
     if source.origin is not Origin.SNS:
         raise ValueError(f"{source!r} is not an SNS source")
     privacy = current_privacy()

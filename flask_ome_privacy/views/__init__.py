@@ -9,11 +9,14 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from .account import build_account_blueprint
+from .common import template_context
 from .public import build_public_blueprint
 from .staff import build_staff_blueprint
 
 __all__ = [
     "register_blueprints",
+    "build_assets_blueprint",
+    "install_template_context",
     "build_account_blueprint",
     "build_public_blueprint",
     "build_staff_blueprint",
@@ -33,6 +36,12 @@ def build_assets_blueprint() -> Blueprint:
         static_url_path="/_ome_privacy/static",
         template_folder="templates",
     )
+
+
+def install_template_context(app: Flask) -> None:
+    """Our template helpers for every template of the app, not only our blueprints' pages:
+    a host that declines the blueprints renders our templates from its own views."""
+    app.context_processor(template_context)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -8,10 +8,10 @@ from flask_login import current_user
 
 from .. import notify
 from ..consents import pending_asks
-from ..extension import current_privacy
 from ..holdings import read_safely
 from ..lifecycle import CLOSED_STATUSES, Status
 from ..models import PrivacyRequest
+from ..state import current_privacy
 from . import consents, data
 from . import notifications as notifications_views
 from . import sns as sns_views

@@ -9,8 +9,8 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 from ..config import config_value
-from ..extension import current_privacy, user_id_of
 from ..i18n import translate
+from ..state import current_privacy, user_id_of
 
 #: The endpoint of the online request form, once the requests flow is registered.
 REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
@@ -35,7 +35,6 @@ def template_context() -> dict[str, Any]:
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),
         "ome_config": config_value,
-        "ome_is_staff": current_privacy().is_staff(current_user),
     }
 
 
@@ -73,9 +72,11 @@ def current_user_id() -> str:
 
 
 def make_blueprint(name: str, *, personal: bool, guard: Any = None) -> Blueprint:
-    """A blueprint with our template helpers, and no-store plus a guard when it shows personal data."""
+    """A page blueprint: no-store plus a guard when it shows personal data.
+
+    The template helpers (``template_context``) are installed app-wide by ``init_app``.
+    """
     bp = Blueprint(name, __name__)
-    bp.context_processor(template_context)
     if guard is not None:
         bp.before_request(guard)
     if personal:

@@ -13,11 +13,11 @@ from werkzeug.wrappers import Response
 
 from ..config import config_value
 from ..consents import StaleWordingError, consent_summary, record_decision
-from ..extension import current_privacy
 from ..forms import ConsentDecisionForm
 from ..i18n import gettext as _
 from ..i18n import translate
 from ..purposes import Category, ConsentRule, Decision, Purpose, in_effect, processors_for
+from ..state import current_privacy
 from .common import current_user_id
 
 

@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Response, abort, render_template, stream_with_context, url_for
+from flask import Response, abort, current_app, render_template, stream_with_context, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
 from .. import export, holdings
 from ..config import config_value
-from ..extension import current_privacy
+from ..state import current_privacy
 from .common import current_user_id
 
 TEMPLATE = "ome_privacy/account/data.html"
@@ -25,8 +25,6 @@ EXPORT_TEMPLATE = "ome_privacy/account/data_export.html"
 
 def optional_url(endpoint: str) -> str | None:
     """``url_for(endpoint)`` when that page is registered on this app, else None."""
-    from flask import current_app
-
     if endpoint not in current_app.view_functions:
         return None
     return url_for(endpoint)

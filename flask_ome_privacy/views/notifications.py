@@ -13,9 +13,10 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import notify
-from ..extension import current_privacy
+from ..forms import ConfirmForm
 from ..i18n import gettext as _
 from ..i18n import ngettext
+from ..state import current_privacy
 from .common import current_user_id
 
 
@@ -37,8 +38,6 @@ def _back(page: Any) -> str:
 
 
 def notifications() -> str:
-    from ..forms import ConfirmForm
-
     session = current_privacy().session
     page = notify.page_of(session, current_user_id(), _page_arg())
     items = [
@@ -60,8 +59,6 @@ def notifications() -> str:
 
 
 def notification_read(notification_id: int) -> Response:
-    from ..forms import ConfirmForm
-
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
@@ -74,8 +71,6 @@ def notification_read(notification_id: int) -> Response:
 
 
 def notifications_read_all() -> Response:
-    from ..forms import ConfirmForm
-
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)

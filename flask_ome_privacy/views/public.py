@@ -15,9 +15,9 @@ from flask import Blueprint, Response, render_template, request, session
 from flask_login import current_user
 
 from ..config import config_value
-from ..extension import current_privacy
 from ..lifecycle import FEE_KINDS, RequestKind
 from ..purposes import ChangeKind, ConsentRule, in_effect, processors_for
+from ..state import current_privacy
 from .common import make_blueprint
 
 #: How long browsers (and, when allowed, shared caches) may keep the page.

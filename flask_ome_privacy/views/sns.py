@@ -18,11 +18,12 @@ from werkzeug.wrappers import Response
 
 from .. import reauth
 from ..config import config_value
-from ..extension import current_privacy
+from ..forms import SnsWithdrawForm
 from ..i18n import gettext as _
 from ..i18n import translate
 from ..models import SnsWithdrawal
 from ..sources import Action, DataSource, Origin, Record
+from ..state import current_privacy
 from ..withdrawal import (
     Decision,
     NothingToWithdraw,
@@ -154,8 +155,6 @@ def sns() -> str:
 
 def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
     """GET: what will be erased, and the confirm form. POST: withdraw (after the same checks)."""
-    from ..forms import SnsWithdrawForm
-
     source = _sns_source_or_404(source_key)
     privacy = current_privacy()
     connection = _connection(source, privacy.sign_in_methods(current_user))

@@ -6,9 +6,9 @@ import sqlalchemy as sa
 from flask import Blueprint, render_template, request
 
 from ..config import config_value
-from ..extension import current_privacy
 from ..lifecycle import CLOSED_STATUSES, Clock, RequestKind, Status
 from ..models import PrivacyRequest, utcnow
+from ..state import current_privacy
 from .common import make_blueprint, require_staff
 
 #: Rows per queue page: a desk works the top of the queue, and a page must stay fast at any size.

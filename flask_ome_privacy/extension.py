@@ -233,6 +233,8 @@ class OmePrivacy:
         body: str = "",
         params: dict[str, Any] | None = None,
         link: str | None = None,
+        link_endpoint: str | None = None,
+        link_values: dict[str, Any] | None = None,
         commit: bool = True,
     ) -> Notification:
         """Leave ``user`` an in-app notification, shown in their language when they read it.
@@ -241,9 +243,21 @@ class OmePrivacy:
         ``params`` fill their ``%(name)s`` placeholders. With ``commit=True`` (default) it is
         committed and ``signals.notification_created`` is sent; with ``commit=False`` it joins
         the current transaction and the host calls ``notify.announce(n)`` after committing.
+        Link with ``link_endpoint`` + ``link_values`` (built into a URL when shown; survives a
+        changed URL prefix) or a plain ``link`` path.
         """
         create = notify.send if commit else notify.add
-        return create(self.session, user_id_of(user), kind, subject, body=body, params=params, link=link)
+        return create(
+            self.session,
+            user_id_of(user),
+            kind,
+            subject,
+            body=body,
+            params=params,
+            link=link,
+            link_endpoint=link_endpoint,
+            link_values=link_values,
+        )
 
     def config(self, key: str) -> Any:
         return config_value(key)

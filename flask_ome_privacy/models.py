@@ -275,7 +275,12 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(sa.Text, default="")
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     request_id: Mapped[int | None]
+    # Where the notice leads: an endpoint and its values, built into a URL on display, so a
+    # changed URL prefix never breaks a stored link. ``link`` is a plain path (older rows,
+    # or a host's own URL).
     link: Mapped[str | None] = mapped_column(sa.String(255))
+    link_endpoint: Mapped[str | None] = mapped_column(sa.String(128))
+    link_values: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
 

@@ -220,7 +220,7 @@ class PurposeChange:
 
 
 @dataclass(frozen=True)
-class Decision:
+class ConsentDecision:
     """A person's latest decision on a purpose: which wording (version), granted or not, when."""
 
     purpose_key: str
@@ -236,7 +236,7 @@ class ConsentAsk:
     purpose: Purpose
     category: Category
     #: Their decision on an older wording, if any: the page says the wording changed.
-    previous: Decision | None = None
+    previous: ConsentDecision | None = None
 
     @property
     def wording_changed(self) -> bool:
@@ -248,7 +248,7 @@ def in_effect(purpose: Purpose, today: date) -> bool:
     return not purpose.additional or purpose.added_on <= today
 
 
-def consent_asks_for(register: PurposeRegister, decisions: Mapping[str, Decision]) -> list[ConsentAsk]:
+def consent_asks_for(register: PurposeRegister, decisions: Mapping[str, ConsentDecision]) -> list[ConsentAsk]:
     """What to ask a person, given their latest decision per purpose key.
 
     A decision on an older version does not answer the current one: the person is asked
@@ -266,7 +266,7 @@ def consent_asks_for(register: PurposeRegister, decisions: Mapping[str, Decision
 def may_use(
     register: PurposeRegister,
     purpose_key: str,
-    decision: Decision | None,
+    decision: ConsentDecision | None,
     today: date,
 ) -> bool:
     """May a person's data be used for ``purpose_key`` on ``today``?

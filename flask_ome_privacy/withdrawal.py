@@ -6,10 +6,11 @@ Two layers:
   provider, given how they can sign in? It never lets someone remove their only way
   into their account (like django-allauth's disconnect guard), and when it refuses it
   says why and what to do instead.
-* ``withdraw`` — carries it out in one transaction: ``source.unlink(user)``, an
-  ``SnsWithdrawal`` receipt (field names and counts, never values), an audit event and
-  an in-app notification; then, once committed, the ``sns_withdrawn`` and
-  ``notification_created`` signals. If the source fails, nothing is committed.
+* ``withdraw`` — carries it out in the caller's transaction: ``source.unlink(user)``, an
+  ``SnsWithdrawal`` receipt (item names and counts, never values), an audit event and
+  an in-app notification, flushed. The caller commits once and then calls ``announce``
+  (the ``sns_withdrawn`` and ``notification_created`` signals); if anything fails, the
+  caller rolls back and nothing is kept.
 """
 
 from __future__ import annotations
@@ -18,27 +19,35 @@ import enum
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
 
 from . import audit, notify
+from .holdings import HeldField, held_fields
 from .locks import serialize
-from .models import SnsWithdrawal, utcnow
+from .models import Notification, SnsWithdrawal, utcnow
 from .signals import sns_withdrawn
 from .sources import N_, Action, DataSource, Origin, SourceError
-from .state import current_privacy, user_id_of
+from .state import user_id_of
 
 __all__ = [
     "Reason",
     "Instead",
-    "Decision",
+    "WithdrawalVerdict",
     "decide",
     "method_keys",
-    "ErasedItem",
     "erased_items",
+    "receipt_lines",
+    "Withdrawn",
+    "announce",
+    "recent_receipts",
+    "receipt_for",
+    "RECEIPT_ENDPOINT",
     "WithdrawalError",
     "WithdrawalRefused",
     "NothingToWithdraw",
@@ -53,6 +62,8 @@ log = logging.getLogger(__name__)
 
 NOTIFICATION_KIND = "sns_withdrawn"
 AUDIT_ACTION = "sns.withdrawn"
+#: The account page that shows a receipt; the notification links to it by endpoint.
+RECEIPT_ENDPOINT = "ome_privacy_account.sns_receipt"
 
 
 # --- the guard (pure) ------------------------------------------------------------------------
@@ -124,7 +135,7 @@ INSTEAD_MESSAGES: dict[Instead, str] = {
 
 
 @dataclass(frozen=True)
-class Decision:
+class WithdrawalVerdict:
     """The guard's answer: allowed or not, the reason code, and what to do instead."""
 
     allowed: bool
@@ -143,7 +154,7 @@ def method_keys(provider: str, *aliases: str | None) -> set[str]:
 
 def decide(
     sign_in_methods: Iterable[str], provider: str, *, source_key: str | None = None, can_unlink: bool = True
-) -> Decision:
+) -> WithdrawalVerdict:
     """May a person who signs in with ``sign_in_methods`` withdraw ``provider``?
 
     ``sign_in_methods`` is what the host's ``sign_in_methods_loader`` says, e.g.
@@ -152,16 +163,16 @@ def decide(
     could not tell: we refuse rather than risk locking someone out.
     """
     if not can_unlink:
-        return Decision(False, Reason.NOT_SUPPORTED, (Instead.REQUEST_ERASURE, Instead.CONTACT))
+        return WithdrawalVerdict(False, Reason.NOT_SUPPORTED, (Instead.REQUEST_ERASURE, Instead.CONTACT))
     methods = {str(m).strip().casefold() for m in sign_in_methods if m and str(m).strip()}
     if not methods:
-        return Decision(False, Reason.SIGN_IN_UNKNOWN, (Instead.CONTACT, Instead.CLOSE_ACCOUNT))
+        return WithdrawalVerdict(False, Reason.SIGN_IN_UNKNOWN, (Instead.CONTACT, Instead.CLOSE_ACCOUNT))
     if not methods - method_keys(provider, source_key):
-        return Decision(False, Reason.ONLY_SIGN_IN, (Instead.ADD_SIGN_IN, Instead.CLOSE_ACCOUNT))
-    return Decision(True, Reason.ALLOWED)
+        return WithdrawalVerdict(False, Reason.ONLY_SIGN_IN, (Instead.ADD_SIGN_IN, Instead.CLOSE_ACCOUNT))
+    return WithdrawalVerdict(True, Reason.ALLOWED)
 
 
-def warn_if_sign_in_unknown(decision: Decision, source_key: str) -> None:
+def warn_if_sign_in_unknown(decision: WithdrawalVerdict, source_key: str) -> None:
     """Tell the host's developer (never who it was: the source key only) why nobody can withdraw."""
     if decision.reason is Reason.SIGN_IN_UNKNOWN:
         log.warning(
@@ -174,27 +185,14 @@ def warn_if_sign_in_unknown(decision: Decision, source_key: str) -> None:
 # --- what will be / was erased -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ErasedItem:
-    """One line of the receipt: a field, its label (a message id) and how many values."""
-
-    field: str
-    label: str
-    count: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "label": self.label, "count": self.count}
+def erased_items(source: DataSource, user: Any) -> list[HeldField]:
+    """What ``source`` holds about ``user``, as labelled items in the source's field order."""
+    return held_fields(source, source.collect(user))
 
 
-def erased_items(source: DataSource, user: Any) -> list[ErasedItem]:
-    """What ``source`` holds about ``user``, as field names and counts, in the source's field order."""
-    counts = Counter(record.field for record in source.collect(user))
-    order = {f.name: i for i, f in enumerate(source.fields)}
-    items = []
-    for name in sorted(counts, key=lambda n: (order.get(n, len(order)), n)):
-        declared = source.field(name)
-        items.append(ErasedItem(name, declared.label if declared else name, counts[name]))
-    return items
+def receipt_lines(items: Iterable[HeldField]) -> list[dict[str, Any]]:
+    """The receipt's lines: item names, labels (message ids) and counts, never values."""
+    return [{"field": item.field, "label": item.label, "count": item.count} for item in items]
 
 
 # --- carrying it out -----------------------------------------------------------------------------
@@ -205,7 +203,7 @@ class WithdrawalError(Exception):
 
 
 class WithdrawalRefused(WithdrawalError):
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: WithdrawalVerdict) -> None:
         super().__init__(decision.reason.value)
         self.decision = decision
 
@@ -234,31 +232,40 @@ BODY = N_(
 )
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """What ``withdraw`` did, for the caller to commit and then ``announce``."""
+
+    receipt: SnsWithdrawal
+    notification: Notification
+
+
 def withdraw(
+    session: Session,
     user: Any,
     source: DataSource,
     *,
     sign_in_methods: Iterable[str],
-    receipt_link: Callable[[str], str] | None = None,
-) -> Any:
-    """Unlink ``source`` for ``user`` and erase its data, in one committed transaction.
+    receipt_endpoint: str | None = RECEIPT_ENDPOINT,
+) -> Withdrawn:
+    """Unlink ``source`` for ``user`` and erase its data, in the caller's transaction.
 
-    Returns the ``SnsWithdrawal`` receipt. Raises ``WithdrawalRefused`` (the guard said
-    no), ``NothingToWithdraw`` (not linked and nothing held) or ``WithdrawalFailed``
-    (rolled back). ``receipt_link(reference)`` gives the notification's link.
-    Needs an app and request context with the extension initialised.
+    Adds the ``SnsWithdrawal`` receipt, an audit event and an in-app notification (linked
+    to ``receipt_endpoint`` with the receipt's reference) and flushes; the caller commits,
+    then calls ``announce``. Needs no request: a job worker can call it by ids.
+    Raises ``WithdrawalRefused`` (the guard said no), ``NothingToWithdraw`` (not linked
+    and nothing held) or ``WithdrawalFailed`` (the source or the database failed); on any
+    of them the caller rolls back.
     """
     if source.origin is not Origin.SNS:
         raise ValueError(f"{source!r} is not an SNS source")
-    privacy = current_privacy()
-    session = privacy.session
     provider = source.provider or source.key
-    decision = decide(
+    verdict = decide(
         sign_in_methods, provider, source_key=source.key, can_unlink=source.supports(Action.UNLINK)
     )
-    warn_if_sign_in_unknown(decision, source.key)
-    if not decision.allowed:
-        raise WithdrawalRefused(decision)
+    warn_if_sign_in_unknown(verdict, source.key)
+    if not verdict.allowed:
+        raise WithdrawalRefused(verdict)
 
     user_id = user_id_of(user)
     try:
@@ -272,29 +279,27 @@ def withdraw(
         if source.is_linked(user):
             raise SourceError(f"source {source.key!r} still reports a link after unlink()")
         reference = new_reference()
-        now = utcnow()
         receipt = SnsWithdrawal(
             reference=reference,
             user_id=user_id,
             source_key=source.key,
             provider=provider,
-            erased=[item.as_dict() for item in items],
+            erased=receipt_lines(items),
             summary=str(summary or "")[:2000],
-            created_at=now,
+            created_at=utcnow(),
         )
         session.add(receipt)
         session.flush()
+        erased: Counter[str] = Counter()
+        for item in items:
+            erased[item.field] += item.count
         audit.append(
             session,
             AUDIT_ACTION,
             actor_id=user_id,
             actor_role="user",
             subject_user_id=user_id,
-            data={
-                "source": source.key,
-                "reference": reference,
-                "erased": {item.field: item.count for item in items},
-            },
+            data={"source": source.key, "reference": reference, "erased": dict(erased)},
         )
         notification = notify.add(
             session,
@@ -303,20 +308,41 @@ def withdraw(
             SUBJECT,
             body=BODY,
             params={"provider": provider, "reference": reference},
-            link=receipt_link(reference) if receipt_link else None,
+            link_endpoint=receipt_endpoint,
+            link_values={"reference": reference} if receipt_endpoint else None,
         )
-        session.commit()
     except NothingToWithdraw:
-        session.rollback()
         raise
     except Exception as exc:
-        session.rollback()
         # A SourceError's message is free of personal data by contract; of anything else, only its type.
         detail = str(exc) if isinstance(exc, SourceError) else type(exc).__name__
-        log.error("SNS withdrawal failed for source %r, rolled back: %s", source.key, detail)
+        log.error("SNS withdrawal failed for source %r: %s", source.key, detail)
         raise WithdrawalFailed(source.key) from exc
+    return Withdrawn(receipt=receipt, notification=notification)
 
-    app = current_app._get_current_object()
-    sns_withdrawn.send(app, user=user, source=source, withdrawal=receipt)
-    notify.announce(notification, app)
-    return receipt
+
+def announce(app: Flask, user: Any, source: DataSource, withdrawn: Withdrawn) -> None:
+    """After the caller committed: ``sns_withdrawn``, then ``notification_created``."""
+    sns_withdrawn.send(app, user=user, source=source, withdrawal=withdrawn.receipt)
+    notify.announce(withdrawn.notification, app)
+
+
+def recent_receipts(session: Session, user_id: str, limit: int) -> list[SnsWithdrawal]:
+    """The person's latest withdrawal receipts, newest first."""
+    return list(
+        session.scalars(
+            sa.select(SnsWithdrawal)
+            .where(SnsWithdrawal.user_id == str(user_id))
+            .order_by(SnsWithdrawal.created_at.desc(), SnsWithdrawal.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def receipt_for(session: Session, user_id: str, reference: str) -> SnsWithdrawal | None:
+    """The person's own receipt ``reference``; None for anyone else's (the page answers 404)."""
+    return session.scalar(
+        sa.select(SnsWithdrawal).where(
+            SnsWithdrawal.reference == reference, SnsWithdrawal.user_id == str(user_id)
+        )
+    )

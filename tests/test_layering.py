@@ -192,8 +192,10 @@ def test_pure_modules_import_no_flask(module: str) -> None:
     flask_imports = [
         f"{module}.py:{line} imports {target}"
         for target, line in imports_of(path)
-        if target.split(".")[0].startswith("flask") and not target.startswith(PACKAGE)
-        or target.startswith(PACKAGE + ".") and top(target) not in PURE
+        if target.split(".")[0].startswith("flask")
+        and not target.startswith(PACKAGE)
+        or target.startswith(PACKAGE + ".")
+        and top(target) not in PURE
     ]
     assert not flask_imports, flask_imports
 

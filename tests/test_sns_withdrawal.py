@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from conftest import extract_csrf_token
 from privacy_host import BrokenChirpSource, ChirpSource, Host, MakeHost, NotesSource
 
+from flask_ome_privacy import notify
 from flask_ome_privacy.models import AuditEvent, Notification, SnsWithdrawal
 from flask_ome_privacy.reauth import AUTH_AT_KEY
 from flask_ome_privacy.signals import notification_created, sns_withdrawn
@@ -222,7 +223,10 @@ def test_withdrawing_erases_the_data_and_leaves_a_receipt_audit_event_notificati
         notification = session.scalar(sa.select(Notification).where(Notification.user_id == "u-alice"))
         assert notification.kind == "sns_withdrawn"
         assert notification.params == {"provider": "Chirp", "reference": reference}
-        assert notification.link == receipt_url
+        assert notification.link_endpoint == "ome_privacy_account.sns_receipt"
+        assert notification.link_values == {"reference": reference}
+        with tiny.app.test_request_context():
+            assert notify.link_url(notification) == receipt_url
         # no values anywhere in what we keep
         kept = repr((receipt.erased, receipt.summary, event.data, notification.params))
         assert "@u-alice-handle" not in kept and "friend0" not in kept

@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from .. import export, holdings
 from ..config import config_value
-from ..state import current_privacy
+from ..state import current_privacy, current_state
 from .common import current_user_id
 
 TEMPLATE = "ome_privacy/account/data.html"
@@ -32,14 +32,14 @@ def optional_url(endpoint: str) -> str | None:
 
 def data_page() -> str:
     """Reads ``OME_PRIVACY_DATA_PAGE_LIMIT`` and ``OME_PRIVACY_PROCESSORS``."""
-    privacy = current_privacy()
+    state = current_state()
     limit = int(config_value("DATA_PAGE_LIMIT"))
-    held = holdings.gather(privacy, current_user._get_current_object(), limit=limit)
+    held = holdings.gather(state, current_user._get_current_object(), limit=limit)
     return render_template(
         TEMPLATE,
         holdings=held,
         limit=limit,
-        categories=privacy.purposes.categories,
+        categories=state.purposes.categories,
         sns_url=optional_url("ome_privacy_account.sns"),
         purposes_url=optional_url("ome_privacy_account.purposes"),
     )
@@ -50,13 +50,13 @@ def export_page() -> str:
 
 
 def export_json() -> Response:
-    """Reads ``OME_PRIVACY_EXPORT_BATCH_SIZE`` (and what ``export.export_json`` reads)."""
+    """Reads ``OME_PRIVACY_EXPORT_BATCH_SIZE`` (and what ``export.write_json`` reads)."""
     _record_export("json")
     now = datetime.now(timezone.utc)
-    language = str(get_locale() or "")
+    language = str(get_locale() or "ja")
 
     def write(user: Any) -> Iterator[str]:
-        return export.export_json(current_privacy(), user, generated_at=now, language=language)
+        return export.write_json(current_state(), user, generated_at=now, language=language)
 
     return _download(
         _as_current_user(write), "application/json", export.filename(now.date(), extension="json")
@@ -70,9 +70,10 @@ def export_csv(source_key: str) -> Response:
     _record_export("csv", source=source.key)
     now = datetime.now(timezone.utc)
     batch_size = int(config_value("EXPORT_BATCH_SIZE"))
+    language = str(get_locale() or "ja")
 
     def write(user: Any) -> Iterator[str]:
-        return export.export_csv(source, user, batch_size=batch_size)
+        return export.write_csv(source, user, language=language, batch_size=batch_size)
 
     return _download(
         _as_current_user(write), "text/csv", export.filename(now.date(), source.key, extension="csv")

@@ -45,6 +45,7 @@ def notifications() -> str:
             "notification": n,
             "subject": notify.render_text(n.subject, n.params),
             "body": notify.render_text(n.body, n.params),
+            "link": notify.link_url(n),
             "unread": n.read_at is None,
         }
         for n in page.items

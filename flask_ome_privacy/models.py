@@ -85,9 +85,11 @@ class PrivacyRequest(Base):
     fee_received_on: Mapped[date | None] = mapped_column(sa.Date)
     fee_recorded_by: Mapped[str | None] = mapped_column(UserId)
     # Clock
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Clock: written only by privacy_requests.submit/move (target from OME_PRIVACY_RESPONSE_DAYS);
+    # due_at is lifecycle.Clock's, stored so the queue can sort by it.
+    received_at: Mapped[datetime]
     due_at: Mapped[datetime]
-    target_days: Mapped[int] = mapped_column(default=14)
+    target_days: Mapped[int]
     paused_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
     paused_since: Mapped[datetime | None]
     answer_deadline: Mapped[datetime | None]

@@ -200,6 +200,18 @@ def test_pure_modules_import_no_flask(module: str) -> None:
     assert not flask_imports, flask_imports
 
 
+def test_views_hold_no_sql() -> None:
+    """Views parse HTTP, call one domain function and render: queries live in the domain modules."""
+    offenders = [
+        f"{path.relative_to(ROOT.parent)}:{line} imports {target}"
+        for path in package_files()
+        if top(module_name(path)) == "views"
+        for target, line in imports_of(path)
+        if target.split(".")[0] == "sqlalchemy" or target == f"{PACKAGE}.models"
+    ]
+    assert not offenders, offenders
+
+
 def test_nothing_imports_the_example_site() -> None:
     offenders = [
         f"{path.relative_to(ROOT.parent)}:{line}"

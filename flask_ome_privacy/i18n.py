@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, gettext, lazy_gettext, ngettext
 
 TRANSLATIONS_DIR = os.path.join(os.path.dirname(__file__), "translations")
@@ -69,7 +69,3 @@ def _select_locale(app: Flask, locale_loader: Callable[[], str | None] | None) -
         if best:
             return best
     return languages[0]
-
-
-def current_languages() -> list[str]:
-    return list(current_app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"])

@@ -180,11 +180,6 @@ class PurposeRegister:
         asks = [p for p in self.purposes.values() if self.needs_consent(p)]
         return sorted(asks, key=lambda p: (p.added_on, p.key))
 
-    def published_changes(self) -> list[Purpose]:
-        """Additional purposes, newest first: the change history on the public page."""
-        added = [p for p in self.purposes.values() if p.additional]
-        return sorted(added, key=lambda p: (p.added_on, p.key), reverse=True)
-
     def change_history(self) -> list[PurposeChange]:
         """Every addition and announced rewording, newest first (public page, Art. 2.2)."""
         changes: list[PurposeChange] = []

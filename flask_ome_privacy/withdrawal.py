@@ -15,7 +15,6 @@ Two layers:
 
 from __future__ import annotations
 
-import enum
 import logging
 import secrets
 from collections import Counter
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, notify
 from .holdings import HeldField, held_fields
+from .labelled import LabelledEnum
 from .locks import serialize
 from .models import Notification, SnsWithdrawal, utcnow
 from .signals import sns_withdrawn
@@ -69,69 +69,71 @@ RECEIPT_ENDPOINT = "ome_privacy_account.sns_receipt"
 # --- the guard (pure) ------------------------------------------------------------------------
 
 
-class Reason(str, enum.Enum):
+class Reason(LabelledEnum):
     """Why a withdrawal is allowed or refused; stable codes for hosts and tests."""
 
-    ALLOWED = "allowed"
+    ALLOWED = "allowed", N_("You can unlink %(provider)s and erase the data it supplied.")
     #: The SNS is the person's only way to sign in.
-    ONLY_SIGN_IN = "only_sign_in"
+    ONLY_SIGN_IN = (
+        "only_sign_in",
+        N_(
+            "%(provider)s is your only way to sign in. If you unlinked it, you could no longer "
+            "sign in to your account, so it cannot be withdrawn here yet."
+        ),
+    )
     #: The host could not say how the person signs in (``sign_in_methods`` was empty).
-    SIGN_IN_UNKNOWN = "sign_in_unknown"
+    SIGN_IN_UNKNOWN = (
+        "sign_in_unknown",
+        N_(
+            "We could not confirm that you have another way to sign in besides %(provider)s. "
+            "To make sure you are not locked out of your account, it cannot be withdrawn here."
+        ),
+    )
     #: The source cannot unlink by itself; staff have to do it through a request.
-    NOT_SUPPORTED = "not_supported"
+    NOT_SUPPORTED = (
+        "not_supported",
+        N_(
+            "%(provider)s cannot be unlinked automatically on this site. "
+            "Our privacy desk can do it for you through a request."
+        ),
+    )
 
     @property
     def message(self) -> str:
         """The explanation shown to the person (a message id; translate with ``%(provider)s``)."""
-        return REASON_MESSAGES[self]
+        return self.label
 
 
-REASON_MESSAGES: dict[Reason, str] = {
-    Reason.ALLOWED: N_("You can unlink %(provider)s and erase the data it supplied."),
-    Reason.ONLY_SIGN_IN: N_(
-        "%(provider)s is your only way to sign in. If you unlinked it, you could no longer "
-        "sign in to your account, so it cannot be withdrawn here yet."
-    ),
-    Reason.SIGN_IN_UNKNOWN: N_(
-        "We could not confirm that you have another way to sign in besides %(provider)s. "
-        "To make sure you are not locked out of your account, it cannot be withdrawn here."
-    ),
-    Reason.NOT_SUPPORTED: N_(
-        "%(provider)s cannot be unlinked automatically on this site. "
-        "Our privacy desk can do it for you through a request."
-    ),
-}
-
-
-class Instead(str, enum.Enum):
+class Instead(LabelledEnum):
     """What the person can do instead of a refused withdrawal."""
 
     #: Set a password (or add another sign-in method) first, then withdraw here.
-    ADD_SIGN_IN = "add_sign_in"
+    ADD_SIGN_IN = (
+        "add_sign_in",
+        N_(
+            "Set a password for your account (or link another way to sign in) in your account "
+            "settings first. Then you can withdraw %(provider)s here."
+        ),
+    )
     #: Close the account through a deletion request; that erases the SNS data too.
-    CLOSE_ACCOUNT = "close_account"
+    CLOSE_ACCOUNT = (
+        "close_account",
+        N_(
+            "If you want to stop using the service altogether, ask us to delete your account. "
+            "That erases the data %(provider)s supplied as well."
+        ),
+    )
     #: Ask for the SNS data to be erased through a request (staff carry it out).
-    REQUEST_ERASURE = "request_erasure"
+    REQUEST_ERASURE = (
+        "request_erasure",
+        N_("Ask us to erase the data %(provider)s supplied through a privacy request."),
+    )
     #: Ask the inquiry contact.
-    CONTACT = "contact"
+    CONTACT = "contact", N_("If anything is unclear, write to the privacy inquiry contact below.")
 
     @property
     def message(self) -> str:
-        return INSTEAD_MESSAGES[self]
-
-
-INSTEAD_MESSAGES: dict[Instead, str] = {
-    Instead.ADD_SIGN_IN: N_(
-        "Set a password for your account (or link another way to sign in) in your account "
-        "settings first. Then you can withdraw %(provider)s here."
-    ),
-    Instead.CLOSE_ACCOUNT: N_(
-        "If you want to stop using the service altogether, ask us to delete your account. "
-        "That erases the data %(provider)s supplied as well."
-    ),
-    Instead.REQUEST_ERASURE: N_("Ask us to erase the data %(provider)s supplied through a privacy request."),
-    Instead.CONTACT: N_("If anything is unclear, write to the privacy inquiry contact below."),
-}
+        return self.label
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 #: How high each module sits; a module may import its own level or below, never above.
 LEVELS: dict[str, int] = {
     # pure: no Flask, no database
+    "labelled": 0,
     "sources": 0,
     "purposes": 1,
     "lifecycle": 1,
@@ -47,7 +48,7 @@ LEVELS: dict[str, int] = {
     "extension": 8,
     "__init__": 9,
 }
-PURE = {"sources", "purposes", "lifecycle"}
+PURE = {"labelled", "sources", "purposes", "lifecycle"}
 #: Where the views may be imported from.
 MAY_IMPORT_VIEWS = {"extension", "views"}
 

@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from conftest import QueryLog
+from helpers import QueryLog
 from privacy_host import AccountSource, BrokenSource, Host, MakeHost, SurveySource
 
 DATA_URL = "/account/privacy/data"

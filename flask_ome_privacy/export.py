@@ -29,7 +29,7 @@ from flask_babel import force_locale
 from .consents import latest_decisions
 from .holdings import HeldRecord, applicable_purposes, iter_consents, iter_provisions, iter_records
 from .i18n import translate
-from .purposes import processors_for
+from .purposes import purposes_table
 from .sources import DataSource
 from .state import PrivacyState, user_id_of
 
@@ -164,7 +164,8 @@ def _json_chunks(
     yield dumps(head)[:-1]  # leave the object open
 
     categories = []
-    for category in register:
+    for row in purposes_table(register, processors):
+        category = row.category
         applying, _pending = applicable_purposes(register, category.key, decisions, today)
         categories.append(
             {
@@ -180,11 +181,9 @@ def _json_chunks(
                         "added_on": p.added_on,
                         "applies": p in applying,
                     }
-                    for p in register.for_category(category.key)
+                    for p in row.purposes
                 ],
-                "processors": [
-                    {"name": p.name, "task": p.task} for p in processors_for(processors, category.key)
-                ],
+                "processors": [{"name": p.name, "task": p.task} for p in row.processors],
             }
         )
     yield ',\n"categories":' + dumps(categories)

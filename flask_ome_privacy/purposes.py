@@ -351,3 +351,25 @@ def processors_for(configured: Mapping[str, Any] | None, category_key: str) -> l
         elif entry:
             processors.append(Processor(name=str(entry)))
     return processors
+
+
+@dataclass(frozen=True)
+class CategoryPurposes:
+    """One row of the Art. 2.1 table: a category, its purposes and its processors (Art. 1.5)."""
+
+    category: Category
+    purposes: list[Purpose]
+    processors: list[Processor]
+
+
+def purposes_table(register: PurposeRegister, processors: Mapping[str, Any] | None) -> list[CategoryPurposes]:
+    """The Art. 2.1 table, category by category, as every page and the export show it.
+
+    ``processors`` is ``OME_PRIVACY_PROCESSORS``.
+    """
+    return [
+        CategoryPurposes(
+            category, register.for_category(category.key), processors_for(processors, category.key)
+        )
+        for category in register
+    ]

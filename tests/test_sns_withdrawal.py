@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from helpers import extract_csrf_token
 from privacy_host import BrokenChirpSource, ChirpSource, Host, MakeHost, NotesSource
 
-from flask_ome_privacy import notify
+from flask_ome_privacy import Record, SourceField, notify
 from flask_ome_privacy.models import AuditEvent, Notification, SnsWithdrawal
 from flask_ome_privacy.reauth import AUTH_AT_KEY
 from flask_ome_privacy.signals import notification_created, sns_withdrawn
@@ -148,6 +148,29 @@ def test_the_sns_page_shows_each_link_since_when_and_what_came_through_it(tiny):
     assert "Linked" in page and "2025" in page  # since when
     assert "Notes" not in page  # only SNS sources are offered here
     assert 'href="/account/privacy/sns/chirp/withdraw"' in page
+
+
+class QuizChirpSource(ChirpSource):
+    """Chirp that also sent quiz answers, each value labelled with its own question."""
+
+    fields = (*ChirpSource.fields, SourceField("quiz", "Quiz answer"))
+
+    def collect(self, user: Any) -> Iterator[Record]:
+        yield from super().collect(user)
+        if self.is_linked(user):
+            yield Record("quiz", "blue", label="Favourite colour")
+            yield Record("quiz", "tea", label="Favourite drink")
+
+
+def test_the_sns_page_shows_each_values_own_label(make_tiny):
+    host = make_tiny(QuizChirpSource)
+    link_chirp(host, "u-alice")
+    client = signed_in(host, "u-alice")
+    for url in ("/account/privacy/sns", WITHDRAW):
+        page = client.get(url).get_data(as_text=True)
+        assert "Favourite colour" in page and "Favourite drink" in page, url
+        assert page.index("Favourite colour") < page.index("blue") < page.index("Favourite drink")
+        assert "Chirp handle" in page  # values without a label of their own keep the field's
 
 
 def test_only_the_signed_in_persons_own_link_is_shown(tiny):

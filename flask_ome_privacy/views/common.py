@@ -16,13 +16,23 @@ from ..state import current_privacy, user_id_of
 REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
 
 
+def has_endpoint(endpoint: str) -> bool:
+    """Is ``endpoint`` registered on this app? (A host may decline or move our pages.)"""
+    return endpoint in current_app.view_functions
+
+
+def optional_url(endpoint: str, **values: Any) -> str | None:
+    """``url_for(endpoint, **values)`` when this app has that page, else None (no dead links)."""
+    return url_for(endpoint, **values) if has_endpoint(endpoint) else None
+
+
 def request_url(kind: str, **params: str) -> str:
     """Where a person starts a rights request of ``kind`` (``correct``, ``delete``, ...).
 
     The online form when the app has it (``kind`` and e.g. ``source`` prefilled); until then,
     the public page's entry for that kind, which says how to make it by post. Never a dead link.
     """
-    if REQUEST_FORM_ENDPOINT in current_app.view_functions:
+    if has_endpoint(REQUEST_FORM_ENDPOINT):
         return url_for(REQUEST_FORM_ENDPOINT, kind=kind, **params)
     return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
 

@@ -16,7 +16,7 @@ from ..consents import StaleWordingError, consent_summary, record_decision
 from ..forms import ConsentDecisionForm
 from ..i18n import gettext as _
 from ..i18n import translate
-from ..purposes import Category, ConsentDecision, ConsentRule, Purpose, in_effect, processors_for
+from ..purposes import Category, ConsentDecision, ConsentRule, Purpose, in_effect, purposes_table
 from ..state import current_privacy
 from .common import current_user_id
 
@@ -71,14 +71,14 @@ def purposes() -> str:
 
     categories = [
         {
-            "category": category,
+            "category": row.category,
             "purposes": [
                 PurposeRow(p, register.rule_for(p), in_effect(p, today), current_decision(p))
-                for p in register.for_category(category.key)
+                for p in row.purposes
             ],
-            "processors": processors_for(processors, category.key),
+            "processors": row.processors,
         }
-        for category in register
+        for row in purposes_table(register, processors)
     ]
     decisions = []
     for key, decision in summary.decisions.items():

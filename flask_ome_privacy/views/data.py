@@ -10,24 +10,17 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Response, abort, current_app, render_template, stream_with_context, url_for
+from flask import Response, abort, render_template, stream_with_context
 from flask_babel import get_locale
 from flask_login import current_user
 
 from .. import export, holdings
 from ..config import config_value
 from ..state import current_privacy, current_state
-from .common import current_user_id
+from .common import current_user_id, optional_url
 
 TEMPLATE = "ome_privacy/account/data.html"
 EXPORT_TEMPLATE = "ome_privacy/account/data_export.html"
-
-
-def optional_url(endpoint: str) -> str | None:
-    """``url_for(endpoint)`` when that page is registered on this app, else None."""
-    if endpoint not in current_app.view_functions:
-        return None
-    return url_for(endpoint)
 
 
 def data_page() -> str:

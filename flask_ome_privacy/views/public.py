@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from ..config import config_value
 from ..lifecycle import FEE_KINDS, RequestKind
-from ..purposes import ChangeKind, ConsentRule, in_effect, processors_for
+from ..purposes import ChangeKind, ConsentRule, in_effect, purposes_table
 from ..state import current_privacy
 from .common import make_blueprint
 
@@ -38,14 +38,14 @@ def purposes() -> str:
     processors = config_value("PROCESSORS")
     categories = [
         {
-            "category": category,
+            "category": row.category,
             "purposes": [
                 {"purpose": p, "rule": register.rule_for(p), "in_effect": in_effect(p, today)}
-                for p in register.for_category(category.key)
+                for p in row.purposes
             ],
-            "processors": processors_for(processors, category.key),
+            "processors": row.processors,
         }
-        for category in register
+        for row in purposes_table(register, processors)
     ]
     return render_template(
         "ome_privacy/public/purposes.html",

@@ -20,7 +20,7 @@ def privacy_cli() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @with_appcontext
 def migrate_command(revision: str) -> None:
-    app = current_app._get_current_object()  # the real app, for the engine
+    app = get_state(current_app).app  # the real app, not the proxy, for the engine
     before = migrations.current_revision(app)
     migrations.upgrade(app, revision)
     after = migrations.current_revision(app)

@@ -26,10 +26,12 @@ nothing here needs a request, a signed-in user or a locale.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -103,7 +105,7 @@ class HeldField:
 
     field: str
     label: str
-    values: list[HeldRecord] = field(default_factory=list)
+    values: list[HeldRecord] = dataclasses.field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -222,7 +224,8 @@ def gather(
         holding = read_safely(
             session,
             source,
-            lambda source=source: source_holding(
+            partial(
+                source_holding,
                 source,
                 user,
                 register=register,
@@ -316,7 +319,7 @@ def source_counts(state: PrivacyState, user: Any) -> list[SourceCount]:
         SourceCount(
             source=source,
             category=state.purposes.categories.get(source.category),
-            count=read_safely(state.session, source, lambda source=source: source.count(user)),
+            count=read_safely(state.session, source, partial(source.count, user)),
         )
         for source in state.sources
     ]

@@ -21,7 +21,7 @@ class LabelledEnum(str, enum.Enum):
     _value_: str
     _label: str
 
-    def __new__(cls: type[E], value: str, label: str) -> E:
+    def __new__(cls: type[E], value: str, label: str = "") -> E:
         member = str.__new__(cls, value)
         member._value_ = value
         member._label = label

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, url_for
+from flask import Flask, url_for
 from flask_babel import force_locale
 from sqlalchemy.orm import Session
 from werkzeug.routing import BuildError
@@ -27,6 +27,7 @@ from werkzeug.routing import BuildError
 from .i18n import gettext
 from .models import Notification, utcnow
 from .signals import notification_created
+from .state import current_state
 
 __all__ = [
     "add",
@@ -108,7 +109,7 @@ def add(
 
 def announce(notification: Notification, app: Flask | None = None) -> None:
     """Send ``notification_created`` for a committed notification."""
-    sender = app if app is not None else current_app._get_current_object()
+    sender = app if app is not None else current_state().app
     notification_created.send(sender, notification=notification)
 
 
@@ -224,7 +225,7 @@ def mark_all_read(session: Session, user_id: str) -> int:
         .values(read_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def render_text(msgid: str, params: Mapping[str, Any] | None = None, *, language: str | None = None) -> str:
@@ -240,10 +241,10 @@ def render_text(msgid: str, params: Mapping[str, Any] | None = None, *, language
         with force_locale(language):
             return render_text(msgid, params)
     try:
-        return gettext(msgid, **dict(params or {}))
+        return str(gettext(msgid, **dict(params or {})))
     except (KeyError, ValueError, TypeError):
         log.warning("notification text does not match its parameters: %r", msgid)
-        return gettext(msgid)
+        return str(gettext(msgid))
 
 
 def link_url(notification: Notification) -> str | None:

@@ -122,7 +122,7 @@ def sign_in_url(next_url: str | None = None) -> str:
             "flask-ome-privacy needs the sign-in page to ask for a recent sign-in: "
             "set OME_PRIVACY_LOGIN_VIEW (an endpoint or URL) or Flask-Login's login_manager.login_view."
         )
-    return login_url(view, next_url=next_url)
+    return str(login_url(view, next_url=next_url))
 
 
 def require_recent(max_age: int | None = None, *, next_url: str | None = None) -> Response | None:

@@ -26,7 +26,7 @@ def optional_url(endpoint: str, **values: Any) -> str | None:
     return url_for(endpoint, **values) if has_endpoint(endpoint) else None
 
 
-def request_url(kind: str, **params: str) -> str:
+def request_url(kind: str, **params: Any) -> str:
     """Where a person starts a rights request of ``kind`` (``correct``, ``delete``, ...).
 
     The online form when the app has it (``kind`` and e.g. ``source`` prefilled); until then,

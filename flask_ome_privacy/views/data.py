@@ -105,7 +105,7 @@ def _record_export(fmt: str, **fields: str) -> None:
     privacy.session.commit()
 
 
-def _download(body: object, mimetype: str, name: str) -> Response:
+def _download(body: Iterator[str], mimetype: str, name: str) -> Response:
     response = Response(stream_with_context(body), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -76,4 +76,5 @@ def cache_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = policy
     response.vary.update(("Accept-Language", "Cookie"))
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # changes the response in place (304 when it matches)
+    return response

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -179,7 +179,7 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
                 connection = _connection(source, privacy.sign_in_methods(current_user))
             else:
                 privacy.session.commit()
-                announce(current_app._get_current_object(), user, source, withdrawn)
+                announce(privacy.state.app, user, source, withdrawn)
                 receipt = withdrawn.receipt
                 flash(
                     _(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -40,6 +39,7 @@ from helpers import (
     in_ci,
     log_queries,
     pg_admin_url,
+    seed_demo_data,
 )
 
 # The small host of our own (tests/privacy_host.py) and its ``make_host`` / ``host`` fixtures.
@@ -122,6 +122,8 @@ def base_config(database_url: str, document_key: str) -> dict[str, Any]:
         "WTF_CSRF_ENABLED": True,
         "SECRET_KEY": "test",
         "OME_PRIVACY_DOCUMENT_KEYS": document_key,
+        # The demo "Continue with Facebook" (carol signs in with it); tests without it turn it off.
+        "WORLD_OME_DEMO": True,
     }
 
 
@@ -133,17 +135,6 @@ def create_schema(app: Any) -> None:
     upgrade(app)
     with app.app_context():
         db.create_all()
-
-
-def seed_demo_data(app: Any) -> Any:
-    """Run ``example_app.seed.seed_demo`` in an app context and commit; returns what it returns."""
-    from example_app.models import db
-    from example_app.seed import seed_demo
-
-    with app.app_context():
-        result = seed_demo(db) if inspect.signature(seed_demo).parameters else seed_demo()
-        db.session.commit()
-        return result
 
 
 @pytest.fixture(scope="session")

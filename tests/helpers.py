@@ -7,6 +7,7 @@ only fixtures and hooks, and imports these like any test file.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 import secrets
@@ -167,3 +168,14 @@ def log_queries(engine: sa.Engine) -> Iterator[QueryLog]:
         yield log
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def seed_demo_data(app: Any) -> Any:
+    """Run ``example_app.seed.seed_demo`` in an app context and commit; returns what it returns."""
+    from example_app.models import db
+    from example_app.seed import seed_demo
+
+    with app.app_context():
+        result = seed_demo(db) if inspect.signature(seed_demo).parameters else seed_demo()
+        db.session.commit()
+        return result

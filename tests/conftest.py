@@ -308,3 +308,30 @@ def count_queries(app: Any, db: Any) -> Callable[[], contextlib.AbstractContextM
     with app.app_context():
         engine = db.engine
     return functools.partial(log_queries, engine)
+
+
+# --- Redis (jobs) ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database for jobs (``OME_TEST_REDIS_URL``, default db 15), flushed before and after.
+
+    Skips the test when Redis does not answer, except under CI=true where that fails.
+    """
+    url = os.environ.get("OME_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        import redis
+
+        connection = redis.Redis.from_url(url, socket_connect_timeout=2)
+        connection.ping()
+    except Exception as exc:  # any failure: Redis is not usable here
+        if in_ci():
+            pytest.fail(f"Redis not reachable at {url}: {exc}")
+        pytest.skip(f"Redis not reachable at {url}")
+    connection.flushdb()
+    try:
+        yield url
+    finally:
+        connection.flushdb()
+        connection.close()

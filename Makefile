@@ -1,7 +1,7 @@
 # flask-ome-privacy: developer and CI entry points (GNU make).
 #   make demo        serve the example WORLD OME NET site on http://127.0.0.1:$(PORT)
 #   make serve       the same the production way: gunicorn + an RQ worker on Redis
-#   make test        ruff, then the suite on SQLite, then again on PostgreSQL
+#   make test        lint (ruff, mypy), then the suite on SQLite, then again on PostgreSQL
 #   make help        list the targets
 
 SHELL := /bin/bash
@@ -21,6 +21,8 @@ BABEL_KEYWORDS := -k N_ -k _ -k lazy_gettext -k gettext -k ngettext:1,2 -k lazy_
 # Unwrapped msgids, as the catalogs are written: no reflow churn in diffs.
 BABEL_WRAP := --no-wrap
 PKG_TR := flask_ome_privacy/translations
+# The one place the version is written is flask_ome_privacy/__init__.py.
+PKG_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' flask_ome_privacy/__init__.py)
 APP_TR := example_app/translations
 LANGS := ja en
 
@@ -33,11 +35,11 @@ help:
 	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...; demo sign-in on)"
 	@echo "make serve         the same under gunicorn ($(SERVE_WORKERS) workers) + an RQ worker; DATABASE_URL, REDIS_URL"
 	@echo "make serve-deps    apt-get install redis-server when missing (make serve starts it if nothing answers)"
-	@echo "make test          ruff, pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
+	@echo "make test          lint (ruff, mypy), pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
 	@echo "make test-sqlite   pytest on SQLite only (PYTEST_ARGS=... passes options through)"
 	@echo "make test-postgres pytest on PostgreSQL only (browser tests skipped)"
 	@echo "make bench         timings of the main pages (bench/run.py)"
-	@echo "make lint          ruff check ."
+	@echo "make lint          ruff check . and mypy (strict, on the package)"
 	@echo "make translations  extract, update and compile both message catalogs"
 	@echo "make wheel-check   build the wheel into dist/ and check its contents"
 	@echo "make clean         remove build, cache and test artifacts (distclean: also $(VENV))"
@@ -91,11 +93,12 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Runs all three even when one fails, so one run shows everything; fails if any failed.
 test: venv system-deps
 	@status=0; \
-	echo "== ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "== make lint (ruff, mypy --strict)"; $(MAKE) --no-print-directory lint || status=1; \
 	echo "== pytest on SQLite"; $(MAKE) --no-print-directory test-sqlite || status=1; \
 	echo "== pytest on PostgreSQL"; $(MAKE) --no-print-directory test-postgres || status=1; \
 	exit $$status
@@ -115,7 +118,7 @@ wheel-check: venv
 
 translations: venv
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) $(BABEL_WRAP) \
-		--project=flask-ome-privacy --version=0.1.0 -o $(PKG_TR)/messages.pot flask_ome_privacy
+		--project=flask-ome-privacy --version=$(PKG_VERSION) -o $(PKG_TR)/messages.pot flask_ome_privacy
 	@for lang in $(LANGS); do \
 		if [ -f $(PKG_TR)/$$lang/LC_MESSAGES/ome_privacy.po ]; then \
 			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date --no-fuzzy-matching -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \

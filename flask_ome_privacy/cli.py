@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from . import audit
 from . import migrate as migrations
-from .extension import get_state
+from .config import ConfigError
+from .documents import storage
+from .jobs import run_worker
+from .state import get_state
 
 
 @click.group("ome-privacy", help="flask-ome-privacy: migrations, checks and the job worker.")
@@ -19,7 +25,7 @@ def privacy_cli() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @with_appcontext
 def migrate_command(revision: str) -> None:
-    app = current_app._get_current_object()  # the real app, for the engine
+    app = get_state(current_app).app  # the real app, not the proxy, for the engine
     before = migrations.current_revision(app)
     migrations.upgrade(app, revision)
     after = migrations.current_revision(app)
@@ -60,8 +66,6 @@ def sources_command() -> None:
 @with_appcontext
 def verify_audit_command(anchor_path: str | None) -> None:
     """Reads ``OME_PRIVACY_AUDIT_KEYS`` (HMACs are checked when keys are set)."""
-    from . import audit
-
     try:
         anchor = audit.read_anchor(anchor_path) if anchor_path else None
     except audit.AnchorError as exc:
@@ -105,16 +109,13 @@ def verify_audit_command(anchor_path: str | None) -> None:
 @with_appcontext
 def rotate_document_keys_command(batch_size: int) -> None:
     """Put the new key first in OME_PRIVACY_DOCUMENT_KEYS, run this, then drop the old key."""
-    from .audit import append
-    from .documents import storage
-
     try:
         cipher = storage.cipher_for(current_app)
     except storage.DocumentKeyError as exc:
         raise click.ClickException(str(exc)) from None
     session = get_state(current_app).session
     report = storage.rotate_keys(session, cipher, batch_size=batch_size, after_batch=session.commit)
-    append(
+    audit.append(
         session,
         "documents.keys_rotated",
         actor_id=None,
@@ -158,11 +159,6 @@ def rotate_document_keys_command(batch_size: int) -> None:
 @click.option("--logging-level", default="INFO", show_default=True)
 @with_appcontext
 def worker_command(burst: bool, queues: tuple[str, ...], scheduler: bool, logging_level: str) -> None:
-    import logging
-
-    from .config import ConfigError
-    from .jobs import run_worker
-
     # RQ logs through its own handler; ours (retries, give-ups) get the same look when the host set none.
     ours = logging.getLogger("flask_ome_privacy")
     if not ours.handlers and not logging.getLogger().handlers:
@@ -172,7 +168,7 @@ def worker_command(burst: bool, queues: tuple[str, ...], scheduler: bool, loggin
         ours.setLevel(logging_level)
     try:
         run_worker(
-            current_app._get_current_object(),
+            get_state(current_app).app,
             queues=queues,
             burst=burst,
             with_scheduler=scheduler,

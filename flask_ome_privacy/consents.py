@@ -29,8 +29,8 @@ from .locks import serialize
 from .models import ConsentRecord, utcnow
 from .purposes import (
     ConsentAsk,
+    ConsentDecision,
     ConsentRule,
-    Decision,
     Purpose,
     PurposeRegister,
     consent_asks_for,
@@ -82,7 +82,7 @@ def _latest_per(partition: Any, *where: Any) -> sa.Subquery:
 
 def latest_decisions(
     session: Session, user_id: str, purpose_keys: Iterable[str] | None = None
-) -> dict[str, Decision]:
+) -> dict[str, ConsentDecision]:
     """The person's decision in force per purpose key, in one query.
 
     Keys of purposes no longer configured are included too (the page shows them as such).
@@ -100,7 +100,7 @@ def latest_decisions(
         .order_by(latest.c.purpose_key)
     )
     return {
-        key: Decision(purpose_key=key, version=version, granted=bool(granted), decided_at=decided_at)
+        key: ConsentDecision(purpose_key=key, version=version, granted=bool(granted), decided_at=decided_at)
         for key, version, granted, decided_at in rows
     }
 
@@ -120,7 +120,7 @@ class ConsentSummary:
 
     asks: list[ConsentAsk]
     #: Latest decision per purpose key (including purposes the host has since removed).
-    decisions: dict[str, Decision]
+    decisions: dict[str, ConsentDecision]
 
 
 def consent_summary(session: Session, register: PurposeRegister, user_id: str) -> ConsentSummary:
@@ -210,7 +210,7 @@ def users_who_may_use(
     purpose = register.get(purpose_key)
     if register.rule_for(purpose) != ConsentRule.INDIVIDUAL_CONSENT:
         return set(ids) if rule_may_use(register, purpose_key, None, today) else set()
-    if not rule_may_use(register, purpose_key, Decision(purpose_key, purpose.version, True), today):
+    if not rule_may_use(register, purpose_key, ConsentDecision(purpose_key, purpose.version, True), today):
         return set()  # not in effect yet: nobody, whatever they decided
     by_text = {str(i): i for i in ids}
     allowed: set[Any] = set()

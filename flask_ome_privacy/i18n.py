@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, gettext, lazy_gettext, ngettext
 
 TRANSLATIONS_DIR = os.path.join(os.path.dirname(__file__), "translations")
@@ -30,7 +30,7 @@ def translate(value: Any) -> str:
     if value is None:
         return ""
     text = str(value)
-    return gettext(text) if text else ""
+    return str(gettext(text)) if text else ""
 
 
 def setup_babel(app: Flask, locale_loader: Callable[[], str | None] | None) -> None:
@@ -56,20 +56,16 @@ def _merge_our_domain(app: Flask) -> None:
 
 
 def _select_locale(app: Flask, locale_loader: Callable[[], str | None] | None) -> str:
-    languages = app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"]
+    languages: list[str] = list(app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"])
     if locale_loader is not None:
         chosen = locale_loader()
-        if chosen in languages:
+        if chosen is not None and chosen in languages:
             return chosen
     if has_request_context():
-        chosen = session.get(LOCALE_SESSION_KEY)
-        if chosen in languages:
-            return chosen
+        stored = session.get(LOCALE_SESSION_KEY)
+        if isinstance(stored, str) and stored in languages:
+            return stored
         best = request.accept_languages.best_match(languages)
         if best:
             return best
     return languages[0]
-
-
-def current_languages() -> list[str]:
-    return list(current_app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"])

@@ -55,11 +55,14 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
+from flask_babel import force_locale
 from sqlalchemy import event
 from sqlalchemy.orm import Session, scoped_session
 
+from . import audit
 from .config import ConfigError, config_value
 from .models import JobFailure, utcnow
+from .state import get_state
 
 __all__ = [
     "BACKENDS",
@@ -190,7 +193,6 @@ BUILTIN = TaskRegistry()
 
 def lookup(app: Flask, name: str) -> Task:
     """The task called ``name``: the host's (on its extension object), else the package's."""
-    from .extension import get_state
 
     found = get_state(app).extension.tasks.get(name)
     if found is None:
@@ -313,7 +315,6 @@ def _defer_or_dispatch(app: Flask, job: _Job, session: Session | scoped_session[
         if not has_app_context():
             _dispatch(job)  # no app context, so no transaction of the app's session is open
             return
-        from .extension import get_state
 
         session = get_state(app).session
     real = session() if isinstance(session, scoped_session) else session
@@ -395,11 +396,9 @@ def perform(name: str, arguments: dict[str, Any], failure_id: int | None = None)
     Commits on success (marking failure ``failure_id`` resolved in the same transaction);
     on error rolls back and raises ``JobFailed`` (type and place of the error only).
     """
-    from flask_babel import force_locale
 
-    from .extension import get_state
 
-    app = current_app._get_current_object()
+    app = get_state(current_app).app
     session = get_state(app).session
     task = lookup(app, name)
     clean = check_arguments(app, task, arguments)
@@ -481,7 +480,6 @@ def _record_in_new_context(
     job_id: str | None = None,
 ) -> None:
     """Write the failure in a transaction of its own; if even that fails, the log says so."""
-    from .extension import get_state
 
     with app.app_context():
         session = get_state(app).session
@@ -527,9 +525,8 @@ def retry(
     succeeds, or records the new failure on the same row. Raises ``RetryRefused`` for an
     unknown or resolved failure. ``app`` defaults to the current app (its backend is used).
     """
-    from . import audit
 
-    app = app or current_app._get_current_object()
+    app = app or get_state(current_app).app
     failure = session.get(JobFailure, job_id, with_for_update=True)
     if failure is None:
         raise RetryRefused(f"no failed job {job_id}")
@@ -596,7 +593,6 @@ def _worker_class() -> type:
 
         def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
             with self.app.app_context():
-                from .extension import get_state
 
                 if self.is_horse:
                     # A forked child must not reuse the parent's pooled database connections.

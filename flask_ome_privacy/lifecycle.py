@@ -10,24 +10,21 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .labelled import LabelledEnum
 from .sources import N_, Action
 
 
-class RequestKind(str, enum.Enum):
+class RequestKind(LabelledEnum):
     """Policy Art. 4.1, in its order."""
 
-    NOTIFY_PURPOSE = "notify_purpose"
-    DISCLOSE = "disclose"
-    CORRECT = "correct"
-    ADD = "add"
-    DELETE = "delete"
-    STOP_USE = "stop_use"
-    ERASE = "erase"
-    STOP_THIRD_PARTY = "stop_third_party"
-
-    @property
-    def label(self) -> str:
-        return KIND_LABELS[self]
+    NOTIFY_PURPOSE = "notify_purpose", N_("Notify the purpose of use")
+    DISCLOSE = "disclose", N_("Disclose")
+    CORRECT = "correct", N_("Correct")
+    ADD = "add", N_("Add")
+    DELETE = "delete", N_("Delete")
+    STOP_USE = "stop_use", N_("Stop using")
+    ERASE = "erase", N_("Erase")
+    STOP_THIRD_PARTY = "stop_third_party", N_("Stop providing to third parties")
 
     @property
     def carries_fee(self) -> bool:
@@ -39,17 +36,6 @@ class RequestKind(str, enum.Enum):
         """What executing an approved request of this kind asks of each source."""
         return KIND_ACTIONS[self]
 
-
-KIND_LABELS: dict[RequestKind, str] = {
-    RequestKind.NOTIFY_PURPOSE: N_("Notify the purpose of use"),
-    RequestKind.DISCLOSE: N_("Disclose"),
-    RequestKind.CORRECT: N_("Correct"),
-    RequestKind.ADD: N_("Add"),
-    RequestKind.DELETE: N_("Delete"),
-    RequestKind.STOP_USE: N_("Stop using"),
-    RequestKind.ERASE: N_("Erase"),
-    RequestKind.STOP_THIRD_PARTY: N_("Stop providing to third parties"),
-}
 
 KIND_ACTIONS: dict[RequestKind, Action] = {
     RequestKind.NOTIFY_PURPOSE: Action.COLLECT,
@@ -73,39 +59,22 @@ class RequesterType(str, enum.Enum):
     APPOINTED_REPRESENTATIVE = "appointed_representative"
 
 
-class Status(str, enum.Enum):
-    SUBMITTED = "submitted"
-    IDENTITY_REVIEW = "identity_review"
-    AWAITING_REQUESTER = "awaiting_requester"
-    UNDER_REVIEW = "under_review"
-    APPROVED = "approved"
-    EXECUTING = "executing"
-    COMPLETED = "completed"
-    REFUSED = "refused"
-    CLOSED_INCOMPLETE = "closed_incomplete"
-    WITHDRAWN = "withdrawn"
-
-    @property
-    def label(self) -> str:
-        return STATUS_LABELS[self]
+class Status(LabelledEnum):
+    SUBMITTED = "submitted", N_("Submitted")
+    IDENTITY_REVIEW = "identity_review", N_("Checking identity")
+    AWAITING_REQUESTER = "awaiting_requester", N_("Waiting for you")
+    UNDER_REVIEW = "under_review", N_("Under review")
+    APPROVED = "approved", N_("Approved")
+    EXECUTING = "executing", N_("Being carried out")
+    COMPLETED = "completed", N_("Completed")
+    REFUSED = "refused", N_("Refused")
+    CLOSED_INCOMPLETE = "closed_incomplete", N_("Closed: incomplete")
+    WITHDRAWN = "withdrawn", N_("Withdrawn")
 
     @property
     def is_open(self) -> bool:
         return self not in CLOSED_STATUSES
 
-
-STATUS_LABELS: dict[Status, str] = {
-    Status.SUBMITTED: N_("Submitted"),
-    Status.IDENTITY_REVIEW: N_("Checking identity"),
-    Status.AWAITING_REQUESTER: N_("Waiting for you"),
-    Status.UNDER_REVIEW: N_("Under review"),
-    Status.APPROVED: N_("Approved"),
-    Status.EXECUTING: N_("Being carried out"),
-    Status.COMPLETED: N_("Completed"),
-    Status.REFUSED: N_("Refused"),
-    Status.CLOSED_INCOMPLETE: N_("Closed: incomplete"),
-    Status.WITHDRAWN: N_("Withdrawn"),
-}
 
 CLOSED_STATUSES = frozenset({Status.COMPLETED, Status.REFUSED, Status.CLOSED_INCOMPLETE, Status.WITHDRAWN})
 

@@ -36,6 +36,7 @@ from werkzeug.utils import import_string
 from .config import config_value
 from .i18n import translate
 from .lifecycle import RequestKind
+from .state import get_state
 
 __all__ = [
     "MailMessage",
@@ -249,7 +250,7 @@ def _retryable(exc: BaseException) -> bool:
 
 def send(message: MailMessage, app: Flask | None = None, *, sender: MailSender | None = None) -> MailResult:
     """Send ``message`` now. Never raises: a failure is logged (no addresses) and returned."""
-    app = app or current_app._get_current_object()
+    app = app or get_state(current_app).app
     try:
         sender = sender or sender_for(app)
     except MailConfigError as exc:
@@ -291,7 +292,7 @@ def send_after_commit(session: Session | scoped_session[Any], message: MailMessa
     Needs an app context: the app is taken from it now, its sender when the commit comes.
     """
     real: Session = session() if isinstance(session, scoped_session) else session
-    app = current_app._get_current_object()
+    app = get_state(current_app).app
     pending = PendingMail(message)
     queue: list[tuple[PendingMail, Flask]] | None = real.info.get(_PENDING_KEY)
     if queue is None:
@@ -321,7 +322,7 @@ def _drop_pending(session: Session) -> None:
 
 def _language(app: Flask, language: str | None) -> str:
     languages = list(config_value("LANGUAGES", app) or ["ja"])
-    return language if language in languages else languages[0]
+    return str(language if language in languages else languages[0])
 
 
 def _render(

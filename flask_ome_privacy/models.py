@@ -31,7 +31,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class UTCDateTime(sa.types.TypeDecorator):
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
 
     impl = sa.DateTime(timezone=True)
@@ -85,9 +85,11 @@ class PrivacyRequest(Base):
     fee_received_on: Mapped[date | None] = mapped_column(sa.Date)
     fee_recorded_by: Mapped[str | None] = mapped_column(UserId)
     # Clock
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Clock: written only by privacy_requests.submit/move (target from OME_PRIVACY_RESPONSE_DAYS);
+    # due_at is lifecycle.Clock's, stored so the queue can sort by it.
+    received_at: Mapped[datetime]
     due_at: Mapped[datetime]
-    target_days: Mapped[int] = mapped_column(default=14)
+    target_days: Mapped[int]
     paused_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
     paused_since: Mapped[datetime | None]
     answer_deadline: Mapped[datetime | None]
@@ -279,7 +281,12 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(sa.Text, default="")
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     request_id: Mapped[int | None]
+    # Where the notice leads: an endpoint and its values, built into a URL on display, so a
+    # changed URL prefix never breaks a stored link. ``link`` is a plain path (older rows,
+    # or a host's own URL).
     link: Mapped[str | None] = mapped_column(sa.String(255))
+    link_endpoint: Mapped[str | None] = mapped_column(sa.String(128))
+    link_values: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
 

@@ -15,7 +15,7 @@ from typing import Any
 import privacy_host
 import pytest
 import sqlalchemy as sa
-from conftest import extract_csrf_token
+from helpers import extract_csrf_token
 from privacy_host import BENCHMARK, NEWSLETTER, MakeHost, Member
 
 from flask_ome_privacy.consents import latest_decisions, record_decision
@@ -113,7 +113,7 @@ def test_the_page_shows_the_policy_table_with_processors(host: Host) -> None:
 
 
 def test_the_purposes_page_needs_sign_in_and_is_not_cached(host: Host) -> None:
-    assert host.app.test_client().get(PAGE).status_code in (302, 401)
+    assert host.app.test_client().get(PAGE).status_code == 401  # this host has no login_view
     response = host.client_for("1").get(PAGE)
     assert response.headers["Cache-Control"] == "no-store"
 
@@ -321,7 +321,7 @@ def test_only_consent_purposes_can_be_decided(host: Host, key: str) -> None:
 
 
 def test_deciding_needs_sign_in_and_a_post(host: Host) -> None:
-    assert host.app.test_client().post(DECIDE, data={"decision": "grant"}).status_code in (302, 401)
+    assert host.app.test_client().post(DECIDE, data={"decision": "grant"}).status_code == 401
     assert host.client_for("1").get(DECIDE).status_code == 405
 
 

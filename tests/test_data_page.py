@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from conftest import QueryLog
+from helpers import QueryLog
 from privacy_host import AccountSource, BrokenSource, Host, MakeHost, SurveySource
 
 DATA_URL = "/account/privacy/data"
@@ -225,8 +225,11 @@ def test_the_number_of_sql_statements_does_not_grow_with_the_data(host):
     at_thousand = statements_for_data_page(host, large)
 
     assert len(at_one.statements) == len(at_thousand.statements), f"1:\n{at_one}\n1000:\n{at_thousand}"
-    # user, 2 x surveys (values + COUNT), 2 x chatter (values + is_linked), consents, provisions
-    assert len(at_thousand.statements) <= 8, str(at_thousand)
+    # user, 2 x surveys (values + COUNT), 2 x chatter (values + is_linked), consents, provisions;
+    # each source is read inside a savepoint (SAVEPOINT + RELEASE), so a failing one loses nothing.
+    queries = [q for q in at_thousand.statements if not q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(queries) <= 8, str(at_thousand)
+    assert len(at_thousand.statements) - len(queries) == 2 * 2, str(at_thousand)
 
 
 # --- only the signed-in user's data -------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import extract_csrf_token
+from helpers import extract_csrf_token
 
 from flask_ome_privacy import N_, notify
 from flask_ome_privacy.models import Notification

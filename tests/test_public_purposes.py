@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import extract_csrf_token
+from helpers import extract_csrf_token
 from privacy_host import BENCHMARK, NEWSLETTER, MakeHost
 
 URL = "/privacy/purposes"

@@ -98,4 +98,4 @@ def message_text(problem: Problem | UploadRefused) -> str:
         name: format_date(value, "long") if isinstance(value, date) else value
         for name, value in problem.params.items()
     }
-    return gettext(problem.message, **params)
+    return str(gettext(problem.message, **params))

@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import cast
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -217,7 +218,7 @@ def _purge_where(session: Session, condition: sa.ColumnElement[bool], now: datet
         .where(condition, RequestDocument.purged_at.is_(None))
         .values(ciphertext=None, purged_at=now or utcnow())
     )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def purge(session: Session, document_id: int, *, now: datetime | None = None) -> bool:
@@ -262,7 +263,7 @@ def rotate_keys(
     already re-encrypted. A file purged meanwhile is never written back.
     """
     cipher = cipher or cipher_for()
-    table = RequestDocument.__table__
+    table = cast(sa.Table, RequestDocument.__table__)
     report = RotationReport()
     report.purged = int(
         session.scalar(sa.select(sa.func.count()).select_from(table).where(table.c.ciphertext.is_(None))) or 0

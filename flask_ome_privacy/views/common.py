@@ -13,9 +13,9 @@ from flask_babel import format_date, format_time, get_locale, get_timezone
 from flask_login import current_user, login_url
 
 from ..config import config_value
-from ..extension import current_privacy, user_id_of
 from ..i18n import gettext, translate
 from ..policy_text import Policy, anchor_for, citation_label, load_policies
+from ..state import current_privacy, user_id_of
 
 #: The endpoint of the online request form, once the requests flow is registered.
 REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
@@ -32,13 +32,23 @@ def request_form_url() -> str | None:
     return None
 
 
-def request_url(kind: str, **params: str) -> str:
+def has_endpoint(endpoint: str) -> bool:
+    """Is ``endpoint`` registered on this app? (A host may decline or move our pages.)"""
+    return endpoint in current_app.view_functions
+
+
+def optional_url(endpoint: str, **values: Any) -> str | None:
+    """``url_for(endpoint, **values)`` when this app has that page, else None (no dead links)."""
+    return url_for(endpoint, **values) if has_endpoint(endpoint) else None
+
+
+def request_url(kind: str, **params: Any) -> str:
     """Where a person starts a rights request of ``kind`` (``correct``, ``delete``, ...).
 
     The online form when the app has it (``kind`` and e.g. ``source`` prefilled); until then,
     the public page's entry for that kind, which says how to make it by post. Never a dead link.
     """
-    if REQUEST_FORM_ENDPOINT in current_app.view_functions:
+    if has_endpoint(REQUEST_FORM_ENDPOINT):
         return url_for(REQUEST_FORM_ENDPOINT, kind=kind, **params)
     return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
 
@@ -118,11 +128,13 @@ def format_moment(value: datetime) -> str:
     Stored times are UTC (naive ones are read as UTC); pages show them in the app's zone and
     say which, so nobody has to guess.
     """
-    return gettext(
-        "%(date)s %(time)s (%(zone)s)",
-        date=format_day(value),
-        time=format_time(value, "HH:mm"),
-        zone=timezone_name(),
+    return str(
+        gettext(
+            "%(date)s %(time)s (%(zone)s)",
+            date=format_day(value),
+            time=format_time(value, "HH:mm"),
+            zone=timezone_name(),
+        )
     )
 
 
@@ -136,12 +148,11 @@ def template_context() -> dict[str, Any]:
         "ome_format_moment": format_moment,
         "ome_timezone_name": timezone_name(),
         "ome_utc_example": format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"),
-        "ome_policy_url": url_for(POLICY_ENDPOINT) if policy_for(_language())[0] is not None else None,
+        "ome_policy_url": optional_url(POLICY_ENDPOINT) if policy_for(_language())[0] is not None else None,
         "tr": translate,
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),
         "ome_config": config_value,
-        "ome_is_staff": current_privacy().is_staff(current_user),
     }
 
 
@@ -244,10 +255,11 @@ def current_user_id() -> str:
 
 
 def make_blueprint(name: str, *, personal: bool, guard: Any = None) -> Blueprint:
-    """A blueprint with our template helpers and security headers, and no-store plus a guard when it
-    shows personal data."""
+    """A page blueprint: security headers, and no-store plus a guard when it shows personal data.
+
+    The template helpers (``template_context``) are installed app-wide by ``init_app``.
+    """
     bp = Blueprint(name, __name__)
-    bp.context_processor(template_context)
     bp.after_request(security_headers)
     if guard is not None:
         bp.before_request(guard)

@@ -10,43 +10,34 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Response, abort, render_template, stream_with_context, url_for
+from flask import Response, abort, render_template, stream_with_context
 from flask_babel import get_locale
 from flask_login import current_user
 
 from .. import audit, export, holdings
 from ..config import config_value
-from ..extension import current_privacy
-from ..sources import Action
+from ..sources import Action, DataSource
+from ..state import current_privacy, current_state
 from ..withdrawal import decide
-from .common import current_user_id
+from .common import current_user_id, optional_url
 
 TEMPLATE = "ome_privacy/account/data.html"
 EXPORT_TEMPLATE = "ome_privacy/account/data_export.html"
 
 
-def optional_url(endpoint: str) -> str | None:
-    """``url_for(endpoint)`` when that page is registered on this app, else None."""
-    from flask import current_app
-
-    if endpoint not in current_app.view_functions:
-        return None
-    return url_for(endpoint)
-
-
 def data_page() -> str:
     """Reads ``OME_PRIVACY_DATA_PAGE_LIMIT`` and ``OME_PRIVACY_PROCESSORS``."""
-    privacy = current_privacy()
+    state = current_state()
     limit = int(config_value("DATA_PAGE_LIMIT"))
-    held = holdings.gather(privacy, current_user._get_current_object(), limit=limit)
+    held = holdings.gather(state, current_user._get_current_object(), limit=limit)
     return render_template(
         TEMPLATE,
         holdings=held,
         limit=limit,
-        categories=privacy.purposes.categories,
+        categories=state.purposes.categories,
         sns_url=optional_url("ome_privacy_account.sns"),
         purposes_url=optional_url("ome_privacy_account.purposes"),
-        withdrawable=_withdrawable_sources(privacy),
+        withdrawable=_withdrawable_sources(current_privacy()),
     )
 
 
@@ -73,10 +64,13 @@ def export_page() -> str:
     """CSV links only for the sources that hold something (a header-only file helps nobody)."""
     privacy = current_privacy()
     user = current_user._get_current_object()
-    counts = {
-        source.key: holdings.read_safely(privacy.session, source, lambda source=source: source.count(user))
-        for source in privacy.sources
-    }
+    counts: dict[str, int | None] = {}
+    for source in privacy.sources:
+
+        def count(source: DataSource = source) -> int:
+            return source.count(user)
+
+        counts[source.key] = holdings.read_safely(privacy.session, source, count)
     return render_template(
         EXPORT_TEMPLATE,
         # None: the source could not be read just now; offer its CSV anyway (it will say so).
@@ -86,12 +80,12 @@ def export_page() -> str:
 
 
 def export_json() -> Response:
-    """Reads ``OME_PRIVACY_EXPORT_BATCH_SIZE`` (and what ``export.export_json`` reads)."""
+    """Reads ``OME_PRIVACY_EXPORT_BATCH_SIZE`` (and what ``export.write_json`` reads)."""
     now = datetime.now(timezone.utc)
-    language = str(get_locale() or "")
+    language = str(get_locale() or "ja")
 
     def write(user: Any) -> Iterator[str]:
-        return export.export_json(current_privacy(), user, generated_at=now, language=language)
+        return export.write_json(current_state(), user, generated_at=now, language=language)
 
     return _download(
         _as_current_user(write, {"format": "json"}),
@@ -106,9 +100,10 @@ def export_csv(source_key: str) -> Response:
         abort(404)
     now = datetime.now(timezone.utc)
     batch_size = int(config_value("EXPORT_BATCH_SIZE"))
+    language = str(get_locale() or "ja")
 
     def write(user: Any) -> Iterator[str]:
-        return export.export_csv(source, user, batch_size=batch_size)
+        return export.write_csv(source, user, language=language, batch_size=batch_size)
 
     return _download(
         _as_current_user(write, {"format": "csv", "source": source.key}),
@@ -152,7 +147,7 @@ def _record_export(user_id: str, data: dict[str, str]) -> None:
     privacy.session.commit()
 
 
-def _download(body: object, mimetype: str, name: str) -> Response:
+def _download(body: Iterator[str], mimetype: str, name: str) -> Response:
     response = Response(stream_with_context(body), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

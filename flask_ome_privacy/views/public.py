@@ -16,15 +16,17 @@ language and may be cached (see ``cache_headers``).
 
 from __future__ import annotations
 
+from typing import cast
+
 from babel import Locale
-from flask import Blueprint, Response, abort, render_template, request, session
+from flask import Blueprint, Flask, Response, abort, render_template, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
 from ..config import config_value
-from ..extension import current_privacy
 from ..lifecycle import FEE_KINDS, RequestKind
-from ..purposes import ChangeKind, ConsentRule, in_effect, processors_for
+from ..purposes import ChangeKind, ConsentRule, in_effect, purposes_table
+from ..state import current_privacy
 from .common import load_policy_texts, make_blueprint, policy_for
 
 #: How long browsers (and, when allowed, shared caches) may keep the page.
@@ -35,7 +37,7 @@ def build_public_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_public", personal=False)
     bp.add_url_rule("/purposes", "purposes", purposes)
     bp.add_url_rule("/policy", "policy", policy)
-    bp.record_once(lambda state: load_policy_texts(state.app))
+    bp.record_once(lambda state: load_policy_texts(cast(Flask, state.app)))
     bp.after_request(cache_headers)
     return bp
 
@@ -47,14 +49,14 @@ def purposes() -> str:
     processors = config_value("PROCESSORS")
     categories = [
         {
-            "category": category,
+            "category": row.category,
             "purposes": [
                 {"purpose": p, "rule": register.rule_for(p), "in_effect": in_effect(p, today)}
-                for p in register.for_category(category.key)
+                for p in row.purposes
             ],
-            "processors": processors_for(processors, category.key),
+            "processors": row.processors,
         }
-        for category in register
+        for row in purposes_table(register, processors)
     ]
     return render_template(
         "ome_privacy/public/purposes.html",
@@ -101,4 +103,5 @@ def cache_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = policy
     response.vary.update(("Accept-Language", "Cookie"))
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # changes the response in place (304 when it matches)
+    return response

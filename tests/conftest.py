@@ -24,13 +24,15 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from helpers import (
+    DEMO_PASSWORD,
+    LOGIN_URL,
     QueryLog,
+    base_config,
     data_tables,
     db_kind,
     empty_tables,
@@ -45,9 +47,6 @@ from helpers import (
 # The small host of our own (tests/privacy_host.py) and its ``make_host`` / ``host`` fixtures.
 pytest_plugins = ["privacy_host"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_PASSWORD = "demo-password"
-LOGIN_URL = "/login"
 
 
 # --- session start: is PostgreSQL there? ----------------------------------------------------
@@ -113,18 +112,6 @@ def document_key() -> str:
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
-
-
-def base_config(database_url: str, document_key: str) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "WTF_CSRF_ENABLED": True,
-        "SECRET_KEY": "test",
-        "OME_PRIVACY_DOCUMENT_KEYS": document_key,
-        # The demo "Continue with Facebook" (carol signs in with it); tests without it turn it off.
-        "WORLD_OME_DEMO": True,
-    }
 
 
 def create_schema(app: Any) -> None:

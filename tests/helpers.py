@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_PASSWORD = "demo-password"
+LOGIN_URL = "/login"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Tables that record migration state, never emptied between tests.
 KEEP_TABLES = {"alembic_version", "ome_privacy_alembic_version"}
@@ -179,3 +182,15 @@ def seed_demo_data(app: Any) -> Any:
         result = seed_demo(db) if inspect.signature(seed_demo).parameters else seed_demo()
         db.session.commit()
         return result
+
+
+def base_config(database_url: str, document_key: str) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": True,
+        "SECRET_KEY": "test",
+        "OME_PRIVACY_DOCUMENT_KEYS": document_key,
+        # The demo "Continue with Facebook" (carol signs in with it); tests without it turn it off.
+        "WORLD_OME_DEMO": True,
+    }

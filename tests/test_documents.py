@@ -22,20 +22,21 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import base_config
 from cryptography.fernet import Fernet
 from flask import jsonify, request
 from flask_babel import force_locale
+from helpers import base_config
 from PIL import Image
 from pypdf import PdfWriter
 from pypdf.actions import JavaScript
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, TextStringObject
 
-from flask_ome_privacy import documents
+from flask_ome_privacy import documents, privacy_requests
 from flask_ome_privacy.documents import checks, rules
 from flask_ome_privacy.documents.rules import DocType, DocumentRole, IdentityChoice, Requester
 from flask_ome_privacy.i18n import gettext
-from flask_ome_privacy.models import PrivacyRequest, RequestDocument, utcnow
+from flask_ome_privacy.models import PrivacyRequest, RequestDocument
+from flask_ome_privacy.state import current_state
 
 PACKAGE = Path(__file__).resolve().parent.parent / "flask_ome_privacy"
 MB = 1024 * 1024
@@ -546,16 +547,9 @@ def test_a_real_photo_uploaded_as_octet_stream_with_no_extension_is_accepted(upl
 
 
 def new_request(session: Any, reference: str = "REF-TEST-0001") -> PrivacyRequest:
-    now = utcnow()
-    privacy_request = PrivacyRequest(
-        reference=reference,
-        user_id="1",
-        kind="disclose",
-        status="submitted",
-        received_at=now,
-        due_at=now + timedelta(days=14),
-    )
-    session.add(privacy_request)
+    """A submitted request, made the way the request pages make one (``privacy_requests.submit``)."""
+    state = current_state()
+    privacy_request = privacy_requests.submit(state, user_id="1", kind="disclose", reference=reference)
     session.flush()
     return privacy_request
 

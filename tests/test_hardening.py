@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import extract_csrf_token
+from helpers import extract_csrf_token
 from privacy_host import ChirpSource, Host, MakeHost, NotesSource
 
 from flask_ome_privacy.config import DEFAULT_CONFIG

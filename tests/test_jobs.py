@@ -23,7 +23,7 @@ from typing import Any
 import jobs_tasks
 import pytest
 import sqlalchemy as sa
-from conftest import REPO_ROOT, in_ci
+from helpers import REPO_ROOT, in_ci
 
 from flask_ome_privacy import jobs
 from flask_ome_privacy.config import ConfigError

@@ -30,8 +30,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import DEMO_PASSWORD, LOGIN_URL, extract_csrf_token
 from flask import Flask
+from helpers import DEMO_PASSWORD, LOGIN_URL, extract_csrf_token
 from privacy_host import NEWSLETTER, ChirpSource, MakeHost, NotesSource, SurveySource
 from werkzeug.routing import IntegerConverter, Rule
 

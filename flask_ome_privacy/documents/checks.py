@@ -31,6 +31,9 @@ from typing import IO, Any
 
 import filetype
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 from ..sources import N_
 
@@ -264,9 +267,6 @@ _ACTIVE_NAMES = frozenset(
 
 
 def _clean_pdf(data: bytes) -> CleanDocument:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
     if not data.startswith(b"%PDF-"):  # a byte-order mark or anything else before the header
         raise UploadRefused("polyglot", POLYGLOT)
     if _HTML_MARKERS.search(data):
@@ -289,8 +289,6 @@ def _clean_pdf(data: bytes) -> CleanDocument:
 
 def _has_active_content(root: Any) -> bool:
     """Walk every object reachable from the trailer; True at the first active-content name."""
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
-
     seen: set[tuple[int, int]] = set()
     todo: list[Any] = [root]
     visited = 0

@@ -8,7 +8,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from babel.dates import get_timezone_name
-from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    request,
+    url_for,
+)
 from flask_babel import format_date, format_time, get_locale, get_timezone
 from flask_login import current_user, login_url
 
@@ -139,16 +150,23 @@ def format_moment(value: datetime) -> str:
 
 
 def template_context() -> dict[str, Any]:
-    """Names our templates rely on, whatever the host's Jinja set-up."""
+    """Names our templates rely on, whatever the host's Jinja set-up.
+
+    Installed app-wide, so it also runs for templates rendered outside a request (mails, jobs):
+    links to pages are given only where a URL can be built.
+    """
+    in_request = has_request_context()
     return {
         "request_url": request_url,
-        "ome_request_form_url": request_form_url(),
+        "ome_request_form_url": request_form_url() if in_request else None,
         "ome_cite": cite,
         "ome_format_day": format_day,
         "ome_format_moment": format_moment,
         "ome_timezone_name": timezone_name(),
         "ome_utc_example": format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"),
-        "ome_policy_url": optional_url(POLICY_ENDPOINT) if policy_for(_language())[0] is not None else None,
+        "ome_policy_url": (
+            optional_url(POLICY_ENDPOINT) if in_request and policy_for(_language())[0] is not None else None
+        ),
         "tr": translate,
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),

@@ -372,7 +372,8 @@ class Desk(RuleBasedStateMachine):
             elif self.status is Status.IDENTITY_REVIEW and data.draw(st.booleans()):
                 # Decide before identity is verified, and try to send it out.
                 self.decision = Decision(self.kind, data.draw(valid_decisions(self.kind)), data.draw(staff))
-                self.fee_settled(data.draw(settled))
+                if data.draw(st.booleans()):
+                    self.fee_settled(data.draw(settled))
                 self.staff_concludes_review()
             elif self.status is Status.IDENTITY_REVIEW:
                 self.staff_verifies_identity()
@@ -403,7 +404,7 @@ class Desk(RuleBasedStateMachine):
             elif self.status is Status.EXECUTING:
                 self.run_or_retry(data.draw(st.lists(results, min_size=1, max_size=3)))
                 self.staff_ticks_a_manual_task()
-                if not detour:
+                if data.draw(st.booleans()):
                     self.fee_settled(data.draw(settled))
                 self.staff_releases()
             if detour:

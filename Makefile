@@ -22,7 +22,7 @@ PKG_TR := flask_ome_privacy/translations
 APP_TR := example_app/translations
 LANGS := ja en
 
-.PHONY: help venv system-deps demo test test-sqlite test-postgres bench lint translations \
+.PHONY: help venv system-deps bench-deps demo test test-sqlite test-postgres bench lint translations \
 	wheel-check clean distclean
 
 help:
@@ -32,7 +32,8 @@ help:
 	@echo "make test          ruff, pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
 	@echo "make test-sqlite   pytest on SQLite only (PYTEST_ARGS=... passes options through)"
 	@echo "make test-postgres pytest on PostgreSQL only (browser tests skipped)"
-	@echo "make bench         timings of the main pages (bench/run.py)"
+	@echo "make bench         gunicorn + PostgreSQL + wrk: the table in bench/RESULTS.md (bench/server.py),"
+	@echo "                   then the in-process timings (bench/run.py); installs wrk when missing"
 	@echo "make lint          ruff check ."
 	@echo "make translations  extract, update and compile both message catalogs"
 	@echo "make wheel-check   build the wheel into dist/ and check its contents"
@@ -58,13 +59,23 @@ system-deps:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-ipafont-gothic; \
 	fi
 
+# wrk drives the real-server benchmark (bench/server.py).
+bench-deps:
+	@if command -v wrk >/dev/null 2>&1; then \
+		echo "bench-deps: wrk present"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; \
+	fi
+
 # --- running ---------------------------------------------------------------------------
 
 demo: venv
 	$(BIN)/flask --app example_app demo-setup
 	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
-bench: venv
+bench: venv bench-deps
+	$(BIN)/python bench/server.py
 	$(BIN)/python bench/run.py
 
 # --- checks ----------------------------------------------------------------------------
@@ -73,7 +84,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 # Runs all three even when one fails, so one run shows everything; fails if any failed.
-test: venv system-deps
+test: venv system-deps bench-deps
 	@status=0; \
 	echo "== ruff check ."; $(BIN)/ruff check . || status=1; \
 	echo "== pytest on SQLite"; $(MAKE) --no-print-directory test-sqlite || status=1; \

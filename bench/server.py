@@ -57,6 +57,7 @@ CONNECTIONS = 16
 #: of 16 waiting for 2 workers (that would measure throughput again, as 16/2 x the service time).
 LATENCY_CONNECTIONS = 1
 NOT_BUILT = "n/a — page not built yet"
+STEPS = ("throughput", "sql", "queue", "export", "erasure", "audit")
 
 #: (path, who is signed in, target share of /account throughput). ``{ref}`` is a request reference.
 PAGES: tuple[tuple[str, str | None, float], ...] = (
@@ -115,11 +116,12 @@ class Volumes:
     export: int
     audit_small: int
     audit_large: int
+    rounds: int = 4
     scaled: tuple[int, int] = (1, 1_000)
 
 
-FULL = Volumes(duration=5.0, queue=100_000, export=100_000, audit_small=100_000, audit_large=1_000_000)
-QUICK = Volumes(duration=1.0, queue=2_000, export=2_000, audit_small=2_000, audit_large=20_000)
+FULL = Volumes(duration=2.0, queue=100_000, export=100_000, audit_small=100_000, audit_large=1_000_000)
+QUICK = Volumes(duration=1.0, queue=2_000, export=2_000, audit_small=2_000, audit_large=20_000, rounds=1)
 
 
 @dataclass
@@ -425,6 +427,17 @@ class Server:
                 found.append(int(entry.name))
         return found
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the workers have used so far (from /proc/<pid>/stat)."""
+        ticks = 0
+        for pid in self.workers():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -527,10 +540,12 @@ def wrk(url: str, cookie: str | None, duration: float, script: Path, connections
 def throughput(
     table: Table, server: Server, cookies: dict[str, str], vol: Volumes, script: Path, ref: str
 ) -> list[float]:
-    """Each page against /account (alice), measured as a pair right after one another."""
+    """Each page against /account (alice): ``vol.rounds`` rounds of /account then the page, back to
+    back; the share is the median of the rounds' shares, so a burst of other work on the machine
+    during one round does not decide the figure."""
     table.section(
-        f"Throughput, share of /account (gunicorn, {CONNECTIONS} connections, "
-        f"{vol.duration:.0f} s per page, demo data)"
+        f"Throughput, share of /account (gunicorn, {CONNECTIONS} connections, median of {vol.rounds} "
+        f"rounds of {vol.duration:.0f} s + {vol.duration:.0f} s per page, demo data)"
     )
     account_rates: list[float] = []
     for path, who, target in PAGES:
@@ -544,21 +559,34 @@ def throughput(
         if status != 200:
             table.add(label, f"n/a ({status})", f"≥ {target:.2f}", False)
             continue
-        account = wrk(server.base + "/account", cookies[ALICE], vol.duration, script)
-        page = wrk(server.base + path, cookie, vol.duration, script)
-        account_rates.append(account.rps)
-        share = page.rps / account.rps
-        errors = f", {page.errors} errors" if page.errors else ""
+        shares, cpu_shares, pages, accounts, errors = [], [], [], [], 0
+        for _ in range(vol.rounds):
+            cpu_0 = server.cpu_seconds()
+            account = wrk(server.base + "/account", cookies[ALICE], vol.duration, script)
+            cpu_1 = server.cpu_seconds()
+            page = wrk(server.base + path, cookie, vol.duration, script)
+            cpu_2 = server.cpu_seconds()
+            shares.append(page.rps / account.rps)
+            if cpu_2 > cpu_1 and account.requests and page.requests:
+                cpu_shares.append(((cpu_1 - cpu_0) / account.requests) / ((cpu_2 - cpu_1) / page.requests))
+            pages.append(page.rps)
+            accounts.append(account.rps)
+            errors += page.errors + account.errors
+        account_rates += accounts
+        share = statistics.median(shares)
+        spread = f", rounds {min(shares):.2f}–{max(shares):.2f}" if len(shares) > 1 else ""
+        cpu = f"; by worker CPU {statistics.median(cpu_shares):.2f}" if cpu_shares else ""
         table.add(
             label,
-            f"{share:.2f} ({page.rps:.0f} vs {account.rps:.0f} req/s{errors})",
+            f"{share:.2f} ({statistics.median(pages):.0f} vs {statistics.median(accounts):.0f} req/s{spread}"
+            f"{cpu}{f', {errors} errors' if errors else ''})",
             f"≥ {target:.2f}",
-            share >= target and not page.errors,
+            share >= target and not errors,
         )
     if account_rates:
         table.add(
-            "/account itself (alice), mean over the pairs",
-            f"{statistics.mean(account_rates):.0f} req/s (min {min(account_rates):.0f}, "
+            "/account itself (alice), over all rounds",
+            f"median {statistics.median(account_rates):.0f} req/s (min {min(account_rates):.0f}, "
             f"max {max(account_rates):.0f})",
         )
     return account_rates
@@ -865,7 +893,11 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 s per page and small volumes (a smoke run)")
-    parser.add_argument("--duration", type=float, help="seconds of load per page (default 5; quick 1)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help="seconds per wrk run (default 2, three rounds per page; quick 1, one round)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     parser.add_argument(
         "--output",
@@ -873,7 +905,14 @@ def main(argv: list[str] | None = None) -> int:
         help=f"write the table here (default {RESULTS.relative_to(REPO_ROOT)};"
         " --quick writes nothing unless given)",
     )
+    parser.add_argument(
+        "--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)} (default all)"
+    )
     args = parser.parse_args(argv)
+    chosen = [step.strip() for step in args.steps.split(",") if step.strip()]
+    unknown = sorted(set(chosen) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown step(s): {', '.join(unknown)}")
     vol = QUICK if args.quick else FULL
     if args.duration:
         vol.duration = args.duration
@@ -924,6 +963,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("audit", lambda: verify_audit(table, database.url_string, document_key, vol)),
             ]
             for name, step in steps:
+                if name not in chosen:
+                    continue
                 try:
                     step()
                 except NotAvailable as exc:
@@ -940,8 +981,12 @@ def main(argv: list[str] | None = None) -> int:
         f"Written by `make bench` (`bench/server.py`{' --quick' if args.quick else ''}) on {when}.\n\n"
         f"Machine: {about}.\n\n"
         f"The example site under gunicorn ({args.workers} sync workers) on a fresh PostgreSQL database, "
-        f"loaded by `wrk` with {CONNECTIONS} connections on loopback, {vol.duration:.0f} s per page; "
-        f"each throughput share is against `/account` measured just before it in the same run. "
+        f"loaded by `wrk` with {CONNECTIONS} connections on loopback. Each throughput share is the median of "
+        f"{vol.rounds} rounds of `/account` then the page ({vol.duration:.0f} s each), back to back in the "
+        f"same run; latencies are for one connection (one person's requests, one after another). "
+        f"“by worker CPU” is the same share computed from the gunicorn workers' CPU time per request "
+        f"(`/account`'s ÷ the page's): on a machine shared with other work it moves far less than "
+        f"requests per second do. "
         f"“{NOT_BUILT}” marks pages the benchmark already knows about that the product does not have yet.\n\n"
         f"{table.markdown()}\n"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, request, session
@@ -73,3 +74,81 @@ def _select_locale(app: Flask, locale_loader: Callable[[], str | None] | None) -
 
 def current_languages() -> list[str]:
     return list(current_app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"])
+
+
+# --- per-request template helpers -----------------------------------------------------------------
+# Flask-Babel's Jinja callables look the translations up again on every call (about 150 per data
+# page), and its date filters look up the locale, the time zone and the format on every call
+# (about 65). ``template_i18n`` resolves each once per render and binds them into the template
+# context; the output is exactly what Flask-Babel's ``_``/``ngettext``/``dateformat`` give.
+
+
+def template_i18n() -> dict[str, Any]:
+    """``_``, ``gettext``, ``ngettext``, ``tr``, ``ome_date`` and ``ome_time`` for one render.
+
+    Same semantics as the ``jinja2.ext.i18n`` callables Flask-Babel installs (new style: the
+    message is always %-formatted, and is ``Markup`` under autoescape so values are escaped).
+    """
+    from babel import dates
+    from flask_babel import get_babel, get_locale, get_timezone, get_translations
+    from jinja2 import pass_context
+    from markupsafe import Markup
+
+    translations = get_translations()
+    ugettext, ungettext = translations.ugettext, translations.ungettext
+
+    @pass_context
+    def fast_gettext(context: Any, string: str, **variables: Any) -> str:
+        rv = ugettext(string)
+        if context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    @pass_context
+    def fast_ngettext(context: Any, singular: str, plural: str, num: int, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        rv = ungettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    def fast_translate(value: Any) -> str:
+        """``translate`` without the per-call lookup."""
+        if value is None:
+            return ""
+        text = str(value)
+        return ugettext(text) if text else ""
+
+    locale = get_locale()
+    tzinfo = get_timezone()
+    date_formats = get_babel().instance.date_formats
+
+    def resolve(kind: str, format: str | None) -> str | None:  # flask_babel._get_format
+        if format is None:
+            format = date_formats[kind]
+        if format in ("short", "medium", "full", "long"):
+            configured = date_formats[f"{kind}.{format}"]
+            if configured is not None:
+                format = configured
+        return format
+
+    def ome_date(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
+        """Flask-Babel's ``dateformat`` filter, with the locale and time zone resolved once."""
+        if rebase and isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            value = tzinfo.normalize(aware.astimezone(tzinfo))
+        return dates.format_date(value, resolve("date", format), locale=locale)
+
+    def ome_time(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
+        """Flask-Babel's ``timeformat`` filter, with the locale and time zone resolved once."""
+        extra = {"tzinfo": tzinfo} if rebase else {}
+        return dates.format_time(value, resolve("time", format), locale=locale, **extra)
+
+    return {
+        "_": fast_gettext,
+        "gettext": fast_gettext,
+        "ngettext": fast_ngettext,
+        "tr": fast_translate,
+        "ome_date": ome_date,
+        "ome_time": ome_time,
+    }

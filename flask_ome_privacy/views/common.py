@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from ..config import config_value
 from ..extension import current_privacy, user_id_of
-from ..i18n import translate
+from ..i18n import template_i18n, translate
 
 #: The endpoint of the online request form, once the requests flow is registered.
 REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
@@ -36,6 +36,8 @@ def template_context() -> dict[str, Any]:
         "ome_contact": config_value("CONTACT"),
         "ome_config": config_value,
         "ome_is_staff": current_privacy().is_staff(current_user),
+        # ``_``, ``ngettext``, ``tr`` and the date helpers, bound once per render (replaces ``tr``).
+        **template_i18n(),
     }
 
 

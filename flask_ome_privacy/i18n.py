@@ -132,17 +132,33 @@ def template_i18n() -> dict[str, Any]:
                 format = configured
         return format
 
+    # A page often shows one moment many times (a survey's answers share their date): format once.
+    formatted: dict[tuple[Any, ...], str] = {}
+
     def ome_date(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
         """Flask-Babel's ``dateformat`` filter, with the locale and time zone resolved once."""
-        if rebase and isinstance(value, datetime):
-            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-            value = tzinfo.normalize(aware.astimezone(tzinfo))
-        return dates.format_date(value, resolve("date", format), locale=locale)
+        key = ("date", value, format, rebase)
+        if value is not None and key in formatted:
+            return formatted[key]
+        shown = value
+        if rebase and isinstance(shown, datetime):
+            aware = shown if shown.tzinfo else shown.replace(tzinfo=timezone.utc)
+            shown = tzinfo.normalize(aware.astimezone(tzinfo))
+        text = dates.format_date(shown, resolve("date", format), locale=locale)
+        if value is not None:  # None means "now": never kept
+            formatted[key] = text
+        return text
 
     def ome_time(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
         """Flask-Babel's ``timeformat`` filter, with the locale and time zone resolved once."""
+        key = ("time", value, format, rebase)
+        if value is not None and key in formatted:
+            return formatted[key]
         extra = {"tzinfo": tzinfo} if rebase else {}
-        return dates.format_time(value, resolve("time", format), locale=locale, **extra)
+        text = dates.format_time(value, resolve("time", format), locale=locale, **extra)
+        if value is not None:
+            formatted[key] = text
+        return text
 
     return {
         "_": fast_gettext,

@@ -538,7 +538,13 @@ def wrk(url: str, cookie: str | None, duration: float, script: Path, connections
 
 
 def throughput(
-    table: Table, server: Server, cookies: dict[str, str], vol: Volumes, script: Path, ref: str
+    table: Table,
+    server: Server,
+    cookies: dict[str, str],
+    vol: Volumes,
+    script: Path,
+    ref: str,
+    only: str = "",
 ) -> list[float]:
     """Each page against /account (alice): ``vol.rounds`` rounds of /account then the page, back to
     back; the share is the median of the rounds' shares, so a burst of other work on the machine
@@ -549,6 +555,8 @@ def throughput(
     )
     account_rates: list[float] = []
     for path, who, target in PAGES:
+        if only not in path:
+            continue
         path = path.format(ref=ref)
         label = f"{path} ({'anonymous' if who is None else who.split('@')[0]})"
         cookie = cookies.get(who) if who else None
@@ -908,6 +916,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)} (default all)"
     )
+    parser.add_argument("--pages", default="", help="throughput: only pages whose path contains this text")
     args = parser.parse_args(argv)
     chosen = [step.strip() for step in args.steps.split(",") if step.strip()]
     unknown = sorted(set(chosen) - set(STEPS))
@@ -955,7 +964,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             steps: list[tuple[str, Callable[[], Any]]] = [
-                ("throughput", lambda: throughput(table, server, cookies, vol, script, "DEMO-000000")),
+                (
+                    "throughput",
+                    lambda: throughput(table, server, cookies, vol, script, "DEMO-000000", args.pages),
+                ),
                 ("sql", lambda: sql_counts(table, app, vol)),
                 ("queue", lambda: staff_queue(table, app, server, cookies, vol, script)),
                 ("export", lambda: export(table, app, server, cookies, vol)),

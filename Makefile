@@ -28,7 +28,7 @@ LANGS := ja en
 help:
 	@echo "make venv          create $(VENV) and install -e .[test] (again only when setup.cfg/pyproject.toml change)"
 	@echo "make system-deps   apt-get install chromium + fonts-ipafont-gothic when missing (browser tests)"
-	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...)"
+	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...; demo sign-in on)"
 	@echo "make test          ruff, pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
 	@echo "make test-sqlite   pytest on SQLite only (PYTEST_ARGS=... passes options through)"
 	@echo "make test-postgres pytest on PostgreSQL only (browser tests skipped)"
@@ -70,9 +70,10 @@ bench-deps:
 
 # --- running ---------------------------------------------------------------------------
 
+# WORLD_OME_DEMO=1 turns on the demo "Continue with Facebook" (signs in as any linked account): never in production.
 demo: venv
 	$(BIN)/flask --app example_app demo-setup
-	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
+	WORLD_OME_DEMO=1 $(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
 bench: venv bench-deps
 	$(BIN)/python bench/server.py

@@ -6,14 +6,19 @@ Run it with ``flask --app example_app demo-setup`` then ``flask --app example_ap
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, request, session
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from flask_ome_privacy import N_
 
-from .extensions import babel, csrf, db, login_manager, privacy
+from .auth import LANGUAGE_SESSION_KEY
+from .extensions import babel, csrf, db, login_manager, make_limiter, privacy
 from .models import User
 from .sources import FacebookSource, ProfileSource, SurveySource
 
@@ -21,8 +26,9 @@ __all__ = ["create_app", "db", "privacy", "LANGUAGES"]
 
 #: Languages the site is offered in; the first is the default.
 LANGUAGES = ("ja", "en")
-LANGUAGE_SESSION_KEY = "lang"
-DEV_SECRET_KEY = "dev-only-not-secret-change-me"
+#: Keys that were ever published (in this repository's history): a site signed with one of
+#: them lets anyone forge a session cookie, so the site refuses to start with them.
+PUBLISHED_SECRET_KEYS = frozenset({"dev-only-not-secret-change-me"})
 
 # Registrations belong to the extension object: made once, shared by every app.
 privacy.register_source(ProfileSource())
@@ -46,11 +52,24 @@ def sign_in_methods(user: User) -> set[str]:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_token: str) -> User | None:
+    """The user whose current session token the cookie holds; an old token finds nobody."""
+    if not session_token:
+        return None
+    return db.session.scalar(sa.select(User).where(User.session_token == session_token))
+
+
+@privacy.user_loader
+def load_user_by_privacy_id(user_id: str) -> User | None:
+    """The privacy extension names users by ``User.privacy_id`` (the row id), not the session token."""
     try:
         return db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def select_locale() -> str:
@@ -71,7 +90,21 @@ def default_config(app: Flask) -> dict[str, Any]:
     if database_url.startswith("postgres://"):  # Heroku-style URLs
         database_url = "postgresql://" + database_url[len("postgres://") :]
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
+        # None: a random key is made once in the instance folder (see create_app).
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
+        # The demo "Continue with Facebook" signs anyone in as any linked account: demo only.
+        "WORLD_OME_DEMO": _flag("WORLD_OME_DEMO"),
+        # Session cookie: never sent on cross-site POSTs; only over HTTPS when served over HTTPS.
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("WORLD_OME_HTTPS"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        # Failed sign-ins allowed per email address and per client address (Flask-Limiter syntax).
+        "SIGN_IN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
+        "SIGN_IN_LIMIT_PER_ADDRESS": "30 per 15 minutes",
+        # Where the counts live: memory (one process) unless Redis is configured.
+        "RATELIMIT_STORAGE_URI": (
+            os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get("REDIS_URL") or "memory://"
+        ),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "BABEL_DEFAULT_LOCALE": "ja",
         # Japanese users read Japanese time; stored times stay UTC.
@@ -79,7 +112,7 @@ def default_config(app: Flask) -> dict[str, Any]:
         "OME_PRIVACY_BASE_TEMPLATE": "base.html",
         "OME_PRIVACY_LOGIN_VIEW": "auth.login",
         # Where a Facebook-only user can add a password before withdrawing Facebook.
-        "OME_PRIVACY_SIGN_IN_SETTINGS_URL": "site.account",
+        "OME_PRIVACY_SIGN_IN_SETTINGS_URL": "/account#password",
         "OME_PRIVACY_SERVICE_NAME": "WORLD OME NET",
         # Text settings are shown through gettext, so the site's catalog gives their Japanese.
         "OME_PRIVACY_BUSINESS_NAME": N_("Crafters Inc."),
@@ -119,52 +152,98 @@ def default_config(app: Flask) -> dict[str, Any]:
     }
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the site. ``config`` overrides the defaults (tests pass their database URL here)."""
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(config: dict[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
+    """Build the site. ``config`` overrides the defaults (tests pass their database URL here).
+
+    ``instance_path`` is where a generated ``SECRET_KEY`` and the development document key
+    are kept (default: Flask's ``instance/`` folder).
+    """
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(default_config(app))
     if config:
         app.config.update(config)
-    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not (app.debug or app.testing):
-        app.logger.warning("SECRET_KEY is the development default; set SECRET_KEY in the environment.")
+    if app.config["SECRET_KEY"] in PUBLISHED_SECRET_KEYS:
+        raise RuntimeError(
+            "SECRET_KEY is a published key: anyone could sign session cookies for this site. "
+            "Set a random SECRET_KEY in the environment, or unset it to have one made in the instance folder."
+        )
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(app, "secret-key.txt", _random_secret_key)
     if not app.config["OME_PRIVACY_DOCUMENT_KEYS"] and not app.config.get("TESTING"):
-        app.config["OME_PRIVACY_DOCUMENT_KEYS"] = _local_document_key(app)
+        app.config["OME_PRIVACY_DOCUMENT_KEYS"] = _instance_secret(app, "document-keys.txt", _fernet_key)
 
     db.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = None  # the sign-in page explains itself; no untranslated flash
+    # Shown on the sign-in page when a signed-out visitor opens a page that needs signing in.
+    login_manager.login_message = SIGN_IN_TO_CONTINUE
+    login_manager.login_message_category = "info"
+    login_manager.localize_callback = _
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)  # before the privacy extension merges its catalogs
     privacy.init_app(app, db=db)
+    limiter = make_limiter(app)
 
     from . import auth, cli, site
 
     app.register_blueprint(auth.bp)
+    if app.config["WORLD_OME_DEMO"]:
+        if not app.testing:
+            app.logger.warning(
+                "WORLD_OME_DEMO is on: anyone can sign in as any Facebook-linked account. "
+                "Never in production."
+            )
+        app.register_blueprint(auth.demo_bp)
     app.register_blueprint(site.bp)
+    auth.limit_sign_in(app, limiter)
     cli.register(app)
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:
-        return {"current_locale": str(get_locale() or LANGUAGES[0]), "privacy_url": site.privacy_url}
+        return {
+            "current_locale": str(get_locale() or LANGUAGES[0]),
+            "privacy_url": site.privacy_url,
+            "is_privacy_staff": site.is_privacy_staff,
+        }
 
     return app
 
 
-def _local_document_key(app: Flask) -> str:
-    """A development-only key for identity documents, kept in the instance folder.
+SIGN_IN_TO_CONTINUE = N_("Please sign in to continue.")
 
-    Production sets ``OME_PRIVACY_DOCUMENT_KEYS`` in the environment instead.
+
+def _random_secret_key() -> str:
+    return secrets.token_hex(32)
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def _instance_secret(app: Flask, filename: str, make: Callable[[], str]) -> str:
+    """A key made once and kept in the instance folder (mode 0600), for sites without one set.
+
+    Production sets ``SECRET_KEY`` and ``OME_PRIVACY_DOCUMENT_KEYS`` in the environment
+    instead. ``O_EXCL`` makes the first of several starting processes the only writer.
     """
-    path = os.path.join(app.instance_path, "document-keys.txt")
+    path = os.path.join(app.instance_path, filename)
     if not os.path.exists(path):
-        from cryptography.fernet import Fernet
-
+        # Written whole under a private name, then linked into place: os.link fails if another
+        # process got there first, and nobody ever reads a half-written key.
+        partial = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(make())
         try:
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
-                handle.write(Fernet.generate_key().decode())
-        except FileExistsError:  # another process made it first
+            os.link(partial, path)
+        except FileExistsError:  # another process made it first: use theirs
             pass
+        finally:
+            os.unlink(partial)
     with open(path) as handle:
-        return handle.read().strip()
+        key = handle.read().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it to have a new key made.")
+    return key

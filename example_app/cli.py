@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .extensions import db
+from .models import new_session_token
 from .seed import DemoAccount, seed_demo
 
 
@@ -21,6 +23,22 @@ def create_schema(app: Flask) -> None:
 
     upgrade(app)
     db.create_all()
+    _add_session_tokens()
+
+
+def _add_session_tokens() -> None:
+    """Demo databases made before ``users.session_token`` existed get the column (one token each)."""
+    inspector = sa.inspect(db.engine)
+    if "session_token" in {column["name"] for column in inspector.get_columns("users")}:
+        return
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE users ADD COLUMN session_token VARCHAR(64)"))
+        for (user_id,) in connection.execute(sa.text("SELECT id FROM users")).all():
+            connection.execute(
+                sa.text("UPDATE users SET session_token = :token WHERE id = :id"),
+                {"token": new_session_token(), "id": user_id},
+            )
+        connection.execute(sa.text("CREATE UNIQUE INDEX uq_users_session_token ON users (session_token)"))
 
 
 def _print_accounts(accounts: list[DemoAccount]) -> None:

@@ -11,6 +11,7 @@ Every value keeps the time it was obtained, because the privacy pages show it.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -35,7 +36,18 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, db.Model):
+    """A member or a staff member.
+
+    Sessions name the user by ``session_token``, not by ``id`` (Flask-Login's alternative-id
+    pattern): giving the user a new token ends every session that holds the old one. The
+    privacy extension keeps the stable numeric id through ``privacy_id``.
+    """
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,6 +56,8 @@ class User(UserMixin, db.Model):
     #: None for people who only sign in with Facebook.
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     is_staff: Mapped[bool] = mapped_column(default=False)
+    #: What the session cookie holds (``get_id``); replaced on sign-out, password change, deletion.
+    session_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     email_updated_at: Mapped[datetime | None]
@@ -59,6 +73,19 @@ class User(UserMixin, db.Model):
     facebook_link: Mapped[FacebookLink | None] = relationship(
         back_populates="user", uselist=False, cascade="all, delete-orphan"
     )
+
+    def get_id(self) -> str:
+        """Flask-Login's id for the session cookie: the current session token, never the row id."""
+        return self.session_token
+
+    @property
+    def privacy_id(self) -> int:
+        """The id the privacy extension stores in its rows: stable, unlike ``get_id()``."""
+        return self.id
+
+    def end_sessions(self) -> None:
+        """Give the user a new session token, so every session signed in until now is signed out."""
+        self.session_token = new_session_token()
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

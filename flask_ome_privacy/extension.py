@@ -287,7 +287,14 @@ def current_privacy() -> OmePrivacy:
 
 
 def user_id_of(user: Any) -> str:
-    """The host's id for ``user`` as a string (Flask-Login's ``get_id``)."""
+    """The host's stable id for ``user`` as a string: ``user.privacy_id`` if set, else ``get_id()``.
+
+    Our rows keep this id for years. A host whose ``get_id()`` changes (Flask-Login's
+    alternative-id pattern, to end sessions) gives its users a ``privacy_id`` that never does.
+    """
+    privacy_id = getattr(user, "privacy_id", None)
+    if privacy_id is not None:
+        return str(privacy_id)
     get_id = getattr(user, "get_id", None)
     if get_id is None:
         raise TypeError("users must have get_id() (Flask-Login's UserMixin provides it)")

@@ -163,6 +163,8 @@ def base_config(database_url: str, document_key: str) -> dict[str, Any]:
         "WTF_CSRF_ENABLED": True,
         "SECRET_KEY": "test",
         "OME_PRIVACY_DOCUMENT_KEYS": document_key,
+        # The demo "Continue with Facebook" (carol signs in with it); tests without it turn it off.
+        "WORLD_OME_DEMO": True,
     }
 
 

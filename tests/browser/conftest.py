@@ -82,6 +82,7 @@ def live_server(tmp_path: Path, _seeded_database_file: Path, document_key: str) 
             "WTF_CSRF_ENABLED": True,
             "SECRET_KEY": "test",
             "OME_PRIVACY_DOCUMENT_KEYS": document_key,
+            "WORLD_OME_DEMO": True,  # as `make demo` serves it
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -38,7 +38,7 @@ def expect_refusal(scope: Any) -> None:
     note = scope.get_by_role("note")
     expect(note).to_have_count(1)
     expect(note.get_by_role("heading")).to_contain_text("Facebook")
-    expect(note.locator("a[href='/account']")).to_have_count(1)
+    expect(note.locator("a[href='/account#password']")).to_have_count(1)
     expect(note.locator("a[href$='/privacy/purposes#request-delete']")).to_have_count(1)
 
 
@@ -86,9 +86,10 @@ def test_carol_cannot_withdraw_her_only_sign_in_and_is_told_what_to_do(
 
     # What to do instead, step one: the refusal's first link leads to setting a password.
     page.goto("/account/privacy/sns")
-    page.get_by_role("note").locator("a[href='/account']").click()
-    expect(page).to_have_url(re.compile(r"/account$"))
-    expect(page.get_by_label("新しいパスワード", exact=True)).to_be_visible()
+    page.get_by_role("note").locator("a[href='/account#password']").click()
+    expect(page).to_have_url(re.compile(r"/account#password$"))
+    expect(page.get_by_label("新しいパスワード", exact=True)).to_be_in_viewport()
+    assert page.evaluate("window.scrollY") > 0, "the link opened the top of the page, not the password form"
     expect(page.get_by_label("新しいパスワード（確認）", exact=True)).to_be_visible()
     check_a11y(page)
     screenshot(page, "carol-03-account-set-password")

@@ -1,6 +1,7 @@
 # flask-ome-privacy: developer and CI entry points (GNU make).
 #   make demo        serve the example WORLD OME NET site on http://127.0.0.1:$(PORT)
-#   make test        ruff, then the suite on SQLite, then again on PostgreSQL
+#   make serve       the same the production way: gunicorn + an RQ worker on Redis
+#   make test        lint (ruff, mypy), then the suite on SQLite, then again on PostgreSQL
 #   make help        list the targets
 
 SHELL := /bin/bash
@@ -11,6 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 PYTEST_ARGS ?=
+SERVE_WORKERS ?= 3
 # Root installs directly; anyone else goes through sudo when it exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
@@ -19,22 +21,26 @@ BABEL_KEYWORDS := -k N_ -k _ -k lazy_gettext -k gettext -k ngettext:1,2 -k lazy_
 # Unwrapped msgids, as the catalogs are written: no reflow churn in diffs.
 BABEL_WRAP := --no-wrap
 PKG_TR := flask_ome_privacy/translations
+# The one place the version is written is flask_ome_privacy/__init__.py.
+PKG_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' flask_ome_privacy/__init__.py)
 APP_TR := example_app/translations
 LANGS := ja en
 
-.PHONY: help venv system-deps bench-deps demo test test-sqlite test-postgres bench lint translations \
+.PHONY: help venv system-deps serve-deps bench-deps demo serve test test-sqlite test-postgres bench lint translations \
 	wheel-check clean distclean
 
 help:
 	@echo "make venv          create $(VENV) and install -e .[test] (again only when setup.cfg/pyproject.toml change)"
 	@echo "make system-deps   apt-get install chromium + fonts-ipafont-gothic when missing (browser tests)"
 	@echo "make demo          migrate + seed instance/demo.sqlite, serve on http://127.0.0.1:$(PORT) (PORT=...; demo sign-in on)"
-	@echo "make test          ruff, pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
+	@echo "make serve         the same under gunicorn ($(SERVE_WORKERS) workers) + an RQ worker; DATABASE_URL, REDIS_URL"
+	@echo "make serve-deps    apt-get install redis-server when missing (make serve starts it if nothing answers)"
+	@echo "make test          lint (ruff, mypy), pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
 	@echo "make test-sqlite   pytest on SQLite only (PYTEST_ARGS=... passes options through)"
 	@echo "make test-postgres pytest on PostgreSQL only (browser tests skipped)"
 	@echo "make bench         gunicorn + PostgreSQL + wrk: the table in bench/RESULTS.md (bench/server.py),"
 	@echo "                   then the in-process timings (bench/run.py); installs wrk when missing"
-	@echo "make lint          ruff check ."
+	@echo "make lint          ruff check . and mypy (strict, on the package)"
 	@echo "make translations  extract, update and compile both message catalogs"
 	@echo "make wheel-check   build the wheel into dist/ and check its contents"
 	@echo "make clean         remove build, cache and test artifacts (distclean: also $(VENV))"
@@ -59,6 +65,15 @@ system-deps:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-ipafont-gothic; \
 	fi
 
+# redis-server for `make serve` when no Redis is given (REDIS_URL) or running.
+serve-deps:
+	@if command -v redis-server >/dev/null; then \
+		echo "serve-deps: redis-server present"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; \
+	fi
+
 # wrk drives the real-server benchmark (bench/server.py).
 bench-deps:
 	@if command -v wrk >/dev/null 2>&1; then \
@@ -75,6 +90,12 @@ demo: venv
 	$(BIN)/flask --app example_app demo-setup
 	WORLD_OME_DEMO=1 $(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
+# Production-style on one machine: gunicorn ($(SERVE_WORKERS) workers) + `flask ome-privacy worker`,
+# on DATABASE_URL (default instance/demo.sqlite) and REDIS_URL (default the local Redis,
+# started for the run if nothing answers). See README, "Running in production".
+serve: venv serve-deps
+	BIN=$(BIN) PORT=$(PORT) SERVE_WORKERS=$(SERVE_WORKERS) bash example_app/serve.sh
+
 bench: venv bench-deps
 	$(BIN)/python bench/server.py
 	$(BIN)/python bench/run.py
@@ -83,11 +104,12 @@ bench: venv bench-deps
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Runs all three even when one fails, so one run shows everything; fails if any failed.
 test: venv system-deps bench-deps
 	@status=0; \
-	echo "== ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "== make lint (ruff, mypy --strict)"; $(MAKE) --no-print-directory lint || status=1; \
 	echo "== pytest on SQLite"; $(MAKE) --no-print-directory test-sqlite || status=1; \
 	echo "== pytest on PostgreSQL"; $(MAKE) --no-print-directory test-postgres || status=1; \
 	exit $$status
@@ -107,7 +129,7 @@ wheel-check: venv
 
 translations: venv
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) $(BABEL_WRAP) \
-		--project=flask-ome-privacy --version=0.1.0 -o $(PKG_TR)/messages.pot flask_ome_privacy
+		--project=flask-ome-privacy --version=$(PKG_VERSION) -o $(PKG_TR)/messages.pot flask_ome_privacy
 	@for lang in $(LANGS); do \
 		if [ -f $(PKG_TR)/$$lang/LC_MESSAGES/ome_privacy.po ]; then \
 			$(BIN)/pybabel update $(BABEL_WRAP) --ignore-pot-creation-date --no-fuzzy-matching -i $(PKG_TR)/messages.pot -d $(PKG_TR) -D ome_privacy -l $$lang || exit 1; \

@@ -123,11 +123,17 @@ def default_config(app: Flask) -> dict[str, Any]:
             "email": "privacy@crafters.example",
             "postal_address": BUSINESS_ADDRESS,
         },
+        # The package adds the Personal Information Protection Commission, with a link.
         "OME_PRIVACY_COMPLAINTS_CONTACT": N_(
-            "Our Privacy Inquiry Desk (privacy@crafters.example) first. You may also consult the "
-            "Personal Information Protection Commission of Japan: https://www.ppc.go.jp/"
+            "Our Privacy Inquiry Desk first: privacy@crafters.example, or by post to the address above."
         ),
         "OME_PRIVACY_DOCUMENT_KEYS": os.environ.get("OME_PRIVACY_DOCUMENT_KEYS"),
+        # The policy as published (English) and its Japanese text, for /privacy/policy.
+        "OME_PRIVACY_POLICY_TEXT": {"ja": "policy/ja.txt", "en": "policy/en.txt"},
+        # Background jobs: inline in the web process (the demo), or "rq" with a worker
+        # (`make serve`: OME_PRIVACY_JOBS=rq, REDIS_URL=redis://127.0.0.1:6379/0).
+        "OME_PRIVACY_JOBS": os.environ.get("OME_PRIVACY_JOBS", "inline"),
+        "OME_PRIVACY_REDIS_URL": os.environ.get("REDIS_URL"),
         # Purposes added after the policy: one needs each user's consent (directly obtained data,
         # policy Art. 2.2(1)); the other is published with its date (Art. 2.2(2)).
         "OME_PRIVACY_PURPOSES": [
@@ -146,8 +152,8 @@ def default_config(app: Flask) -> dict[str, Any]:
             },
         ],
         "OME_PRIVACY_PROCESSORS": {
-            "user_info": [N_("Mailer KK (email delivery)")],
-            "org_service": [N_("Survey Cloud Inc. (survey hosting)")],
+            "user_info": [{"name": N_("Mailer KK"), "task": N_("email delivery")}],
+            "org_service": [{"name": N_("Survey Cloud Inc."), "task": N_("survey hosting")}],
         },
     }
 
@@ -198,6 +204,8 @@ def create_app(config: dict[str, Any] | None = None, *, instance_path: str | Non
     app.register_blueprint(site.bp)
     auth.limit_sign_in(app, limiter)
     cli.register(app)
+    # The site's own pages get the headers the privacy pages send (CSP, X-Frame-Options, ...).
+    app.after_request(privacy.security_headers)
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:

@@ -3,18 +3,40 @@
 Each event's hash covers its content and the previous event's hash, so editing or
 deleting any row breaks the chain from there on; ``verify_chain`` finds the first break.
 Events carry ids and codes only — never names, addresses or document contents.
+
+The chain alone proves little against whoever can write the database: the algorithm is
+published, so they can edit an event and recompute every later hash, or delete the last
+events. Two anchors outside the database close that gap:
+
+* an HMAC per event (``mac``) with a key the database does not hold (``OME_PRIVACY_AUDIT_KEYS``,
+  newest first; a key is retired by moving it down the list, and removed only once no event
+  signed with it matters). Rewritten events cannot be re-signed without the key. It does not
+  notice events cut off the end: the rest still verify.
+* a head record (``Anchor``: last event id and hash) written to a file after each successful
+  check (``flask ome-privacy verify-audit --anchor FILE``) and compared the next time: the
+  anchored event must still be there, unchanged. It notices truncation and rewrites of
+  anything up to the anchored event; events appended since the last check are covered only
+  by the HMAC.
+
+Events written before a key was configured have no ``mac``; ``verify_chain`` counts them as
+unauthenticated and fails on an unsigned event after a signed one (or after the point the
+anchor says signing began), so dropping the MACs is no way around them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from .locks import serialize
@@ -43,6 +65,26 @@ def event_hash(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def parse_keys(value: str | Iterable[str] | None) -> list[bytes]:
+    """``OME_PRIVACY_AUDIT_KEYS`` as key bytes, newest first: a list, or a comma-separated string."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip().encode("utf-8") for item in items if item and item.strip()]
+
+
+def configured_keys() -> list[bytes]:
+    """The current app's audit keys (none outside an app context)."""
+    if not has_app_context():
+        return []
+    return parse_keys(current_app.config.get("OME_PRIVACY_AUDIT_KEYS"))
+
+
+def event_mac(key: bytes, hash_: str) -> str:
+    """HMAC-SHA256 of an event's hash (which covers its content and its predecessor's hash)."""
+    return hmac.new(key, b"flask-ome-privacy/audit/v1:" + hash_.encode("ascii"), hashlib.sha256).hexdigest()
+
+
 def append(
     session: Session,
     action: str,
@@ -53,7 +95,10 @@ def append(
     subject_user_id: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Add one event to the chain in the caller's transaction (the caller commits)."""
+    """Add one event to the chain in the caller's transaction (the caller commits).
+
+    Signed with the newest ``OME_PRIVACY_AUDIT_KEYS`` key when one is configured.
+    """
     # Two transactions appending at once would both link to the same predecessor.
     serialize(session, "ome_privacy:audit")
     last = session.execute(
@@ -63,6 +108,8 @@ def append(
     # Microsecond precision survives both SQLite and PostgreSQL round trips.
     at = utcnow()
     payload = dict(data or {})
+    hash_ = event_hash(prev, at, actor_id, actor_role, action, request_id, subject_user_id, payload)
+    keys = configured_keys()
     event = AuditEvent(
         at=at,
         actor_id=actor_id,
@@ -72,11 +119,30 @@ def append(
         subject_user_id=subject_user_id,
         data=payload,
         prev_hash=prev,
-        hash=event_hash(prev, at, actor_id, actor_role, action, request_id, subject_user_id, payload),
+        hash=hash_,
+        mac=event_mac(keys[0], hash_) if keys else None,
     )
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The head of the trail as a successful check saw it, kept outside the database."""
+
+    last_id: int | None
+    last_hash: str
+    events: int
+    written_at: str
+    #: The first event signed with an audit key: from there on every event must be signed.
+    first_signed_id: int | None = None
+
+    FORMAT = "flask-ome-privacy/audit-anchor"
+
+
+class AnchorError(ValueError):
+    """The anchor file cannot be read as one (a check must not pass on a garbled anchor)."""
 
 
 @dataclass(frozen=True)
@@ -85,15 +151,46 @@ class ChainReport:
     checked: int
     first_bad_id: int | None = None
     problem: str = ""
+    #: The last event checked, and the first signed one: what the next anchor records.
+    last_id: int | None = None
+    last_hash: str = GENESIS
+    first_signed_id: int | None = None
+    #: Ids of events without a MAC although keys are configured (written before the keys).
+    unsigned_ids: tuple[int, ...] = field(default=(), repr=False)
+    #: Events that carry a MAC which could not be checked because no key is configured.
+    unchecked_macs: int = 0
 
 
-def verify_chain(events: Iterable[AuditEvent]) -> ChainReport:
-    """Walk events in id order; report the first one whose link or hash does not hold."""
+def _matches(keys: Sequence[bytes], event: AuditEvent) -> bool:
+    return any(hmac.compare_digest(event_mac(key, event.hash), event.mac or "") for key in keys)
+
+
+def verify_chain(
+    events: Iterable[AuditEvent], keys: Sequence[bytes] = (), anchor: Anchor | None = None
+) -> ChainReport:
+    """Walk events in id order; report the first one whose link, hash, HMAC or anchor does not hold.
+
+    ``keys``: the audit keys (any of them may have signed an event). ``anchor``: the head a
+    previous check recorded; the trail must still contain that event, unchanged.
+    """
     prev = GENESIS
     checked = 0
+    last_id: int | None = None
+    first_signed = None
+    signed_from = anchor.first_signed_id if anchor is not None else None
+    anchored = anchor is None or anchor.last_id is None
+    unsigned: list[int] = []
+    unchecked = 0
+
+    def broken(event_id: int | None, problem: str) -> ChainReport:
+        return ChainReport(False, checked, event_id, problem, last_id, prev, first_signed, tuple(unsigned))
+
     for event in events:
+        if not anchored and anchor is not None and anchor.last_id is not None and event.id > anchor.last_id:
+            missing = anchor.last_id
+            return broken(missing, f"event {missing}, the head recorded by the anchor, is missing")
         if event.prev_hash != prev:
-            return ChainReport(False, checked, event.id, "link to the previous event is broken")
+            return broken(event.id, "link to the previous event is broken")
         expected = event_hash(
             event.prev_hash,
             event.at,
@@ -105,12 +202,110 @@ def verify_chain(events: Iterable[AuditEvent]) -> ChainReport:
             event.data or {},
         )
         if expected != event.hash:
-            return ChainReport(False, checked, event.id, "event content does not match its hash")
+            return broken(event.id, "event content does not match its hash")
+        if keys:
+            if event.mac is None:
+                if first_signed is not None or (signed_from is not None and event.id >= signed_from):
+                    return broken(event.id, "event is not signed, although events before it are")
+                unsigned.append(event.id)
+            elif not _matches(keys, event):
+                return broken(event.id, "event signature matches none of the audit keys")
+            elif first_signed is None:
+                first_signed = event.id
+        elif event.mac is not None:
+            unchecked += 1
+        if anchor is not None and event.id == anchor.last_id:
+            if event.hash != anchor.last_hash:
+                return broken(
+                    event.id,
+                    f"event differs from the anchor written {anchor.written_at}: the trail was rewritten",
+                )
+            anchored = True
         prev = event.hash
+        last_id = event.id
         checked += 1
-    return ChainReport(True, checked)
+    if not anchored and anchor is not None:
+        return broken(
+            anchor.last_id,
+            f"the trail ends at event {last_id or 0}, but the anchor written {anchor.written_at} "
+            f"recorded event {anchor.last_id}: events were deleted from the end",
+        )
+    if anchor is not None and checked < anchor.events:
+        return broken(None, f"{checked} events, fewer than the {anchor.events} the anchor recorded")
+    if first_signed is None and anchor is not None:
+        first_signed = anchor.first_signed_id
+    return ChainReport(True, checked, None, "", last_id, prev, first_signed, tuple(unsigned), unchecked)
 
 
-def verify_session(session: Session, batch: int = 1000) -> ChainReport:
+def verify_session(
+    session: Session, batch: int = 1000, *, keys: Sequence[bytes] | None = None, anchor: Anchor | None = None
+) -> ChainReport:
+    """``verify_chain`` over every event in the database. ``keys`` default: ``OME_PRIVACY_AUDIT_KEYS``."""
     stmt = sa.select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
-    return verify_chain(session.scalars(stmt))
+    return verify_chain(session.scalars(stmt), configured_keys() if keys is None else keys, anchor)
+
+
+# --- the anchor file ---------------------------------------------------------------------------
+
+
+def read_anchor(path: str | os.PathLike[str]) -> Anchor | None:
+    """The anchor in ``path``; None when there is no such file yet (the first check writes it)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise AnchorError(f"cannot read the audit anchor {os.fspath(path)}: {exc}") from exc
+    try:
+        if raw.get("format") != Anchor.FORMAT:
+            raise ValueError("not an audit anchor")
+        last_id = raw["last_id"]
+        first_signed = raw.get("first_signed_id")
+        return Anchor(
+            last_id=None if last_id is None else int(last_id),
+            last_hash=str(raw["last_hash"]),
+            events=int(raw["events"]),
+            written_at=str(raw["written_at"]),
+            first_signed_id=None if first_signed is None else int(first_signed),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise AnchorError(f"the audit anchor {os.fspath(path)} is not valid: {exc}") from exc
+
+
+def write_anchor(path: str | os.PathLike[str], report: ChainReport) -> Anchor:
+    """Record the head ``report`` checked in ``path`` (atomically, mode 0600). Only for a passing report."""
+    if not report.ok:
+        raise ValueError("only an intact trail is anchored")
+    anchor = Anchor(
+        last_id=report.last_id,
+        last_hash=report.last_hash,
+        events=report.checked,
+        written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        first_signed_id=report.first_signed_id,
+    )
+    text = json.dumps({"format": Anchor.FORMAT, **_fields(anchor)}, indent=2) + "\n"
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".audit-anchor-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return anchor
+
+
+def _fields(anchor: Anchor) -> dict[str, Any]:
+    return {
+        "last_id": anchor.last_id,
+        "last_hash": anchor.last_hash,
+        "events": anchor.events,
+        "first_signed_id": anchor.first_signed_id,
+        "written_at": anchor.written_at,
+    }

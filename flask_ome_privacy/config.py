@@ -33,6 +33,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "SERVICE_NAME": "WORLD OME NET",
     "CONTACT": {"name": "Inquiry Contact", "email": "", "postal_address": ""},
     "COMPLAINTS_CONTACT": "",
+    # The privacy policy as published, per language, for /privacy/policy and every citation:
+    # {"ja": "policy/ja.txt", "en": "policy/en.txt"} (a path relative to the app's folder, or
+    # the text itself), or a callable language -> path/text/None. None: no policy page, and
+    # citations ("Article 1.2") are plain text. See policy_text.py for the format.
+    "POLICY_TEXT": None,
     # Purposes register: extra purposes added by the host (list of dicts), see purposes.py
     "PURPOSES": [],
     # Outsourced processors per category key (policy Art. 1.5): {"user_info": ["Mailer KK"]}
@@ -45,15 +50,51 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "DEFICIENCY_ANSWER_DAYS": 14,
     "DOCUMENT_RETENTION_DAYS": 30,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
-    # Fernet key(s) for identity documents at rest; comma-separated for key rotation.
+    # Fernet key(s) for identity documents at rest, newest first: a comma-separated string or a list.
     "DOCUMENT_KEYS": None,
+    # Email (mail.py): off unless MAIL_HOST or MAIL_SENDER is set.
+    "MAIL_HOST": None,
+    "MAIL_PORT": 587,
+    "MAIL_SECURITY": "starttls",  # starttls | ssl | none
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_FROM": None,
+    "MAIL_TIMEOUT": 10.0,
+    # The host's own sender instead of SMTP: an object with send(message), a callable, or a dotted path.
+    "MAIL_SENDER": None,
     # SNS withdrawal needs a sign-in no older than this many seconds.
     "REAUTH_SECONDS": 600,
     # Export streaming batch size
     "EXPORT_BATCH_SIZE": 1000,
     # Values shown per source on the data page; the rest are counted and offered as a download.
     "DATA_PAGE_LIMIT": 50,
+    # Headers every privacy page sends unless the response (or the host) set them already.
+    # A dict header -> value replaces this one; {} sends none (the host sends its own).
+    "SECURITY_HEADERS": {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    },
+    # HMAC key(s) for the audit trail, newest first (list, or comma-separated); kept out of the
+    # database so that whoever can write the database cannot forge events. None: no HMAC.
+    "AUDIT_KEYS": None,
+    # Background jobs (jobs.py): "inline" runs them in the web process after commit; "rq" sends
+    # them to an RQ queue on Redis, worked by `flask ome-privacy worker`.
+    "JOBS": "inline",
+    "REDIS_URL": None,
+    "JOB_QUEUE": "ome-privacy",
+    # Seconds before each retry of a failed job (RQ); after the last one it is recorded as failed.
+    "JOB_RETRY_INTERVALS": [30, 120, 600],
+    # Seconds a job may run before the worker stops it (RQ).
+    "JOB_TIMEOUT": 1800,
 }
+
+#: Room for the other form fields and multipart framing on top of ``OME_PRIVACY_MAX_UPLOAD_BYTES``.
+FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 class ConfigError(KeyError):
@@ -64,7 +105,8 @@ class ConfigError(KeyError):
 
 
 def apply_defaults(app: Flask) -> None:
-    """Fill in defaults and reject unknown ``OME_PRIVACY_*`` keys."""
+    """Fill in defaults, reject unknown ``OME_PRIVACY_*`` keys, and set ``MAX_CONTENT_LENGTH``
+    (``OME_PRIVACY_MAX_UPLOAD_BYTES`` plus room for the form) when the host has not."""
     unknown = sorted(
         key for key in app.config if key.startswith(PREFIX) and key[len(PREFIX) :] not in DEFAULT_CONFIG
     )
@@ -75,6 +117,10 @@ def apply_defaults(app: Flask) -> None:
         )
     for key, value in DEFAULT_CONFIG.items():
         app.config.setdefault(PREFIX + key, value)
+    # Refuse (413) a body larger than any form of ours could be, before it is parsed; a host
+    # that chose its own limit keeps it.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config[PREFIX + "MAX_UPLOAD_BYTES"]) + FORM_OVERHEAD_BYTES
 
 
 def config_value(key: str, app: Flask | None = None) -> Any:

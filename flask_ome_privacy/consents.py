@@ -25,11 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from . import audit
+from .locks import serialize
 from .models import ConsentRecord, utcnow
 from .purposes import (
     ConsentAsk,
+    ConsentDecision,
     ConsentRule,
-    Decision,
     Purpose,
     PurposeRegister,
     consent_asks_for,
@@ -81,7 +82,7 @@ def _latest_per(partition: Any, *where: Any) -> sa.Subquery:
 
 def latest_decisions(
     session: Session, user_id: str, purpose_keys: Iterable[str] | None = None
-) -> dict[str, Decision]:
+) -> dict[str, ConsentDecision]:
     """The person's decision in force per purpose key, in one query.
 
     Keys of purposes no longer configured are included too (the page shows them as such).
@@ -99,7 +100,7 @@ def latest_decisions(
         .order_by(latest.c.purpose_key)
     )
     return {
-        key: Decision(purpose_key=key, version=version, granted=bool(granted), decided_at=decided_at)
+        key: ConsentDecision(purpose_key=key, version=version, granted=bool(granted), decided_at=decided_at)
         for key, version, granted, decided_at in rows
     }
 
@@ -119,7 +120,7 @@ class ConsentSummary:
 
     asks: list[ConsentAsk]
     #: Latest decision per purpose key (including purposes the host has since removed).
-    decisions: dict[str, Decision]
+    decisions: dict[str, ConsentDecision]
 
 
 def consent_summary(session: Session, register: PurposeRegister, user_id: str) -> ConsentSummary:
@@ -143,7 +144,8 @@ def record_decision(
     ``version`` is the wording the person saw; when it is not the current one the decision
     is refused with ``StaleWordingError`` (they must read the new wording first). Omit it
     when the host records a consent it obtained itself on the current wording.
-    Repeating the decision in force (a double click) records nothing new.
+    Repeating the decision in force (a double click, two requests at once) records nothing
+    new: the per-person, per-purpose lock is taken before the decision in force is read.
     Leaves an audit event ``consent.granted`` / ``consent.declined`` (purpose key and
     version only). The caller commits.
     """
@@ -155,6 +157,9 @@ def record_decision(
     if version is not None and version != purpose.version:
         raise StaleWordingError(purpose, version)
     user_id = str(user_id)
+    # Held until the caller commits: a double-submitted form's second request reads the
+    # decision only after the first one's row is in, and then records nothing new.
+    serialize(session, f"ome_privacy:consent:{user_id}:{purpose_key}")
     current = latest_decisions(session, user_id, [purpose_key]).get(purpose_key)
     if current is not None and current.version == purpose.version and current.granted == bool(granted):
         existing = session.scalars(
@@ -205,7 +210,7 @@ def users_who_may_use(
     purpose = register.get(purpose_key)
     if register.rule_for(purpose) != ConsentRule.INDIVIDUAL_CONSENT:
         return set(ids) if rule_may_use(register, purpose_key, None, today) else set()
-    if not rule_may_use(register, purpose_key, Decision(purpose_key, purpose.version, True), today):
+    if not rule_may_use(register, purpose_key, ConsentDecision(purpose_key, purpose.version, True), today):
         return set()  # not in effect yet: nobody, whatever they decided
     by_text = {str(i): i for i in ids}
     allowed: set[Any] = set()

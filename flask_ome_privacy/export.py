@@ -8,8 +8,10 @@ at a time. The JSON layout is versioned (``SCHEMA``/``VERSION``) and documented 
 ("Export format"); a change that would break a reader bumps ``VERSION``.
 
 CSV is UTF-8 with a byte-order mark (so Excel, in Japan too, reads it as UTF-8) and is
-safe against formula injection: a cell that starts with ``= + - @``, a tab or a carriage
-return gets a leading apostrophe (OWASP, "CSV Injection").
+safe against formula injection (OWASP "CSV Injection", ASVS 5.0 V1.2.10): a cell (quoted
+when it holds a comma, quote or line break, RFC 4180) that starts with ``= + - @ ;``, their
+full-width forms ``＝ ＋ － ＠``, a tab, carriage return, line feed or NUL — also after
+leading whitespace — gets a leading apostrophe.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import force_locale
+
 from .consents import latest_decisions
 from .holdings import HeldRecord, applicable_purposes, iter_consents, iter_provisions, iter_records
 from .i18n import translate
+from .purposes import purposes_table
 from .sources import DataSource
+from .state import PrivacyState, user_id_of
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +43,11 @@ VERSION = 1
 #: The CSV columns, in order. Stable keys (not translated) so that scripts can rely on them.
 CSV_COLUMNS = ("group", "field", "label", "value", "obtained_at", "required")
 
-#: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Characters that make a spreadsheet treat a cell as a formula, or start one: OWASP "CSV
+#: Injection" (= + - @, tab, CR), ASVS 5.0 V1.2.10 (NUL), line feed, ";" (a field separator in
+#: many locales, so it can open a new cell), and the full-width forms Japanese input methods type,
+#: which spreadsheets with East Asian settings read as the ASCII ones.
+FORMULA_STARTS = ("=", "+", "-", "@", ";", "\t", "\r", "\n", "\0", "＝", "＋", "－", "＠", "；")
 
 BOM = "\ufeff"
 
@@ -92,7 +101,8 @@ def csv_text(value: Any) -> str:
 def csv_safe(value: Any) -> str:
     """Cell text that no spreadsheet will run as a formula: a leading apostrophe when needed."""
     text = csv_text(value)
-    if text.startswith(FORMULA_STARTS):
+    # " =1+1" runs as a formula too: spreadsheets skip leading (also full-width) spaces.
+    if text.startswith(FORMULA_STARTS) or text.lstrip().startswith(FORMULA_STARTS):
         return "'" + text
     return text
 
@@ -100,45 +110,68 @@ def csv_safe(value: Any) -> str:
 # --- JSON ----------------------------------------------------------------------------------------
 
 
-def export_json(
-    privacy: Any,
+def in_language(chunks: Iterator[str], language: str) -> Iterator[str]:
+    """``chunks``, each produced with ``language`` forced (Flask-Babel's ``force_locale``).
+
+    Forced per chunk, not around the whole stream, so a suspended download never leaves
+    its language set on a context that serves anything else.
+    """
+    while True:
+        with force_locale(language):
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+def write_json(
+    state: PrivacyState,
     user: Any,
     *,
+    language: str,
     generated_at: datetime | None = None,
-    language: str | None = None,
     batch_size: int | None = None,
 ) -> Iterator[str]:
-    """The whole export as JSON text, in chunks (schema ``SCHEMA`` version ``VERSION``).
+    """The whole export as JSON text in ``language``, in chunks (schema ``SCHEMA`` version
+    ``VERSION``).
 
-    Needs an app context (and a request context for translated labels); reads
+    Needs an app context only (no request: a job worker can write it). Reads
     ``OME_PRIVACY_SERVICE_NAME``, ``BUSINESS_NAME``, ``CONTACT``, ``PROCESSORS`` and
     ``EXPORT_BATCH_SIZE``.
     """
-    from .extension import user_id_of
-    from .purposes import processors_for
+    return in_language(_json_chunks(state, user, language, generated_at, batch_size), language)
 
-    session = privacy.session
-    register = privacy.purposes
+
+def _json_chunks(
+    state: PrivacyState,
+    user: Any,
+    language: str,
+    generated_at: datetime | None,
+    batch_size: int | None,
+) -> Iterator[str]:
+    session = state.session
+    register = state.purposes
     user_id = user_id_of(user)
-    batch = max(1, int(batch_size or privacy.config("EXPORT_BATCH_SIZE") or 1000))
+    batch = max(1, int(batch_size or state.config("EXPORT_BATCH_SIZE") or 1000))
     generated_at = generated_at or datetime.now(timezone.utc)
-    processors = privacy.config("PROCESSORS") or {}
+    processors = state.config("PROCESSORS") or {}
     decisions = latest_decisions(session, user_id)
-    today = privacy.today()
+    today = state.today()
 
     head = {
         "schema": SCHEMA,
         "version": VERSION,
         "generated_at": iso(generated_at),
         "language": language,
-        "service": privacy.config("SERVICE_NAME"),
-        "business": {"name": translate(privacy.config("BUSINESS_NAME")), "contact": _contact(privacy)},
+        "service": state.config("SERVICE_NAME"),
+        "business": {"name": translate(state.config("BUSINESS_NAME")), "contact": _contact(state)},
         "user_id": user_id,
     }
     yield dumps(head)[:-1]  # leave the object open
 
     categories = []
-    for category in register:
+    for row in purposes_table(register, processors):
+        category = row.category
         applying, _pending = applicable_purposes(register, category.key, decisions, today)
         categories.append(
             {
@@ -154,17 +187,19 @@ def export_json(
                         "added_on": p.added_on,
                         "applies": p in applying,
                     }
-                    for p in register.for_category(category.key)
+                    for p in row.purposes
                 ],
+                # In the export's language, like the pages; "task" only when the host says one.
                 "processors": [
-                    {"name": p.name, "task": p.task} for p in processors_for(processors, category.key)
+                    {"name": translate(p.name), **({"task": translate(p.task)} if p.task else {})}
+                    for p in row.processors
                 ],
             }
         )
     yield ',\n"categories":' + dumps(categories)
 
     yield ',\n"sources":['
-    for index, source in enumerate(privacy.sources):
+    for index, source in enumerate(state.sources):
         yield ("," if index else "") + "\n" + dumps(source_header(source))[:-1] + ',"records":['
         count = 0
         complete = True
@@ -195,9 +230,9 @@ def export_json(
     yield "]\n}\n"
 
 
-def _contact(privacy: Any) -> dict[str, Any]:
+def _contact(state: PrivacyState) -> dict[str, Any]:
     """The inquiry contact, its texts in the export's language like the pages show them."""
-    contact = dict(privacy.config("CONTACT") or {})
+    contact = dict(state.config("CONTACT") or {})
     for key in ("name", "postal_address"):
         if contact.get(key):
             contact[key] = translate(contact[key])
@@ -286,8 +321,13 @@ def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def export_csv(source: DataSource, user: Any, *, batch_size: int = 1000) -> Iterator[str]:
-    """One source's values as CSV text in chunks: BOM, header row, one row per value."""
+def write_csv(source: DataSource, user: Any, *, language: str, batch_size: int = 1000) -> Iterator[str]:
+    """One source's values as CSV text in chunks: BOM, header row, one row per value; labels
+    in ``language``. Needs an app context only."""
+    return in_language(_csv_chunks(source, user, batch_size), language)
+
+
+def _csv_chunks(source: DataSource, user: Any, batch_size: int) -> Iterator[str]:
     labels = Labels()
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -10,36 +10,27 @@ them once, at import time, next to ``privacy = OmePrivacy()``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, consents, jobs, mail, notify, provisions, reauth
+from .cli import privacy_cli
 from .config import apply_defaults, config_value
 from .i18n import setup_babel
-from .purposes import PurposeRegister
+from .models import AuditEvent, ConsentRecord, Notification, ProvisionRecord
+from .purposes import ConsentAsk, PurposeRegister
 from .sources import DataSource, SourceRegistry
+from .state import EXTENSION_KEY, PrivacyState, current_privacy, current_state, get_state, user_id_of
+from .views import build_assets_blueprint, install_template_context, register_blueprints, security_headers
 
-EXTENSION_KEY = "ome_privacy"
+# The lookups live in state.py; they are re-exported here for hosts that imported them from here.
+__all__ = ["OmePrivacy", "PrivacyState", "EXTENSION_KEY", "get_state", "current_privacy", "user_id_of"]
 
 SourceT = TypeVar("SourceT", bound=type[DataSource])
 Loader = TypeVar("Loader", bound=Callable[..., Any])
-
-
-@dataclass
-class PrivacyState:
-    """What one app knows: its extension object, its database and its purposes register."""
-
-    extension: OmePrivacy
-    db: Any  # the host's flask_sqlalchemy.SQLAlchemy
-    purposes: PurposeRegister
-
-    @property
-    def session(self) -> Session:
-        return self.db.session
 
 
 class OmePrivacy:
@@ -53,6 +44,7 @@ class OmePrivacy:
     ) -> None:
         self.db = db
         self.sources = SourceRegistry()
+        self.tasks = jobs.TaskRegistry()
         for source in sources:
             self.register_source(source)
         self._staff_loader: Callable[[Any], bool] | None = None
@@ -75,17 +67,15 @@ class OmePrivacy:
                 "flask-ome-privacy needs the host's Flask-SQLAlchemy object: init_app(app, db=db)."
             )
         apply_defaults(app)
+        jobs.validate_config(app)
         purposes = PurposeRegister.from_defaults(app.config["OME_PRIVACY_PURPOSES"])
-        app.extensions[EXTENSION_KEY] = PrivacyState(extension=self, db=db, purposes=purposes)
+        app.extensions[EXTENSION_KEY] = PrivacyState(extension=self, app=app, db=db, purposes=purposes)
         setup_babel(app, lambda: self._locale_loader() if self._locale_loader else None)
-        from . import reauth
-
         reauth.init_app(app)  # sign-in times, for OME_PRIVACY_REAUTH_SECONDS
-
-        from .cli import privacy_cli
-        from .views import build_assets_blueprint, register_blueprints
-
+        mail.check_config(app)  # mail settings that cannot work fail now, not at the first request
         app.register_blueprint(build_assets_blueprint())
+        # App-wide, so our templates render from a host's own views with the blueprints off.
+        install_template_context(app)
         if app.config["OME_PRIVACY_REGISTER_BLUEPRINTS"]:
             register_blueprints(app)
         app.cli.add_command(privacy_cli, "ome-privacy")
@@ -93,9 +83,7 @@ class OmePrivacy:
     # --- per-app state -----------------------------------------------------------------
     @property
     def state(self) -> PrivacyState:
-        if not has_app_context():
-            raise RuntimeError("flask-ome-privacy needs an application context here.")
-        return get_state(current_app)
+        return current_state()
 
     @property
     def purposes(self) -> PurposeRegister:
@@ -114,6 +102,18 @@ class OmePrivacy:
         """Class decorator: ``@privacy.source`` registers an instance of the class."""
         self.register_source(cls())
         return cls
+
+    def task(self, name: str) -> Callable[[Loader], Loader]:
+        """Decorator: register a background job ``func(session, *, ids..., language)`` (jobs.py).
+
+        Arguments are ids and a language only; the job must be idempotent. Register it at
+        import time, like sources, so the worker process (``flask ome-privacy worker``) has it.
+        """
+        return self.tasks.task(name)
+
+    def enqueue(self, name: str, /, **arguments: Any) -> None:
+        """Run task ``name`` after the current transaction commits (inline, or on RQ); see jobs.py."""
+        jobs.enqueue(current_state().app, name, **arguments)
 
     def staff_loader(self, func: Loader) -> Loader:
         """``@privacy.staff_loader``: ``func(user) -> bool`` says who works the privacy desk."""
@@ -155,7 +155,7 @@ class OmePrivacy:
         if self._user_loader is not None:
             return self._user_loader(user_id)
         login_manager = getattr(current_app, "login_manager", None)
-        callback = getattr(login_manager, "_user_callback", None)
+        callback = getattr(login_manager, "user_callback", None)
         if callback is None:
             raise RuntimeError("Register @privacy.user_loader or a Flask-Login user_loader.")
         return callback(user_id)
@@ -170,31 +170,27 @@ class OmePrivacy:
         key raises ``UnknownPurposeError`` (a ``ValueError``): a typo must not look like
         a refusal. ``today`` defaults to ``self.today()``. At most one query.
         """
-        from .consents import may_use
-
-        return may_use(self.session, self.purposes, user_id_of(user), purpose_key, today or self.today())
+        return consents.may_use(
+            self.session, self.purposes, user_id_of(user), purpose_key, today or self.today()
+        )
 
     def users_who_may_use(
         self, purpose_key: str, user_ids: Iterable[Any], *, today: date | None = None
     ) -> set[Any]:
         """Bulk ``may_use``: the subset of ``user_ids`` (the host's ids, returned as given)
         whose data may be used for ``purpose_key``. One query per 500 ids."""
-        from .consents import users_who_may_use
+        return consents.users_who_may_use(
+            self.session, self.purposes, purpose_key, user_ids, today or self.today()
+        )
 
-        return users_who_may_use(self.session, self.purposes, purpose_key, user_ids, today or self.today())
-
-    def pending_consents(self, user: Any) -> list[Any]:
+    def pending_consents(self, user: Any) -> list[ConsentAsk]:
         """The consent asks ``user`` has not answered at the current wording (``ConsentAsk`` list)."""
-        from .consents import pending_asks
+        return consents.pending_asks(self.session, self.purposes, user_id_of(user))
 
-        return pending_asks(self.session, self.purposes, user_id_of(user))
-
-    def record_consent(self, user: Any, purpose_key: str, *, granted: bool) -> Any:
+    def record_consent(self, user: Any, purpose_key: str, *, granted: bool) -> ConsentRecord:
         """Record a consent decision the host obtained itself (e.g. a sign-up checkbox showing
         the purpose's current text). Added to the current transaction; the host commits."""
-        from .consents import record_decision
-
-        return record_decision(
+        return consents.record_decision(
             self.session,
             self.purposes,
             user_id=user_id_of(user),
@@ -206,9 +202,7 @@ class OmePrivacy:
     def today(self) -> date:
         """Today in the host's time zone (Flask-Babel's ``BABEL_DEFAULT_TIMEZONE``, else UTC):
         the day purpose dates (``added_on``) are compared with."""
-        from flask_babel import get_timezone
-
-        return datetime.now(get_timezone()).date()
+        return self.state.today()
 
     def record_provision(
         self,
@@ -218,14 +212,12 @@ class OmePrivacy:
         *,
         purpose: str | None = None,
         provided_at: datetime | None = None,
-    ) -> Any:
+    ) -> ProvisionRecord:
         """Record that ``user``'s data in ``categories`` was provided to ``recipient`` (Art. 1.3).
 
         Added to the current transaction; the host commits it with its own work.
         """
-        from .provisions import record_provision
-
-        return record_provision(
+        return provisions.record_provision(
             self.session,
             self.purposes,
             user_id=user_id_of(user),
@@ -235,7 +227,9 @@ class OmePrivacy:
             provided_at=provided_at,
         )
 
-    def audit(self, action: str, *, actor: Any = None, actor_role: str = "system", **fields: Any) -> Any:
+    def audit(
+        self, action: str, *, actor: Any = None, actor_role: str = "system", **fields: Any
+    ) -> AuditEvent:
         """Append an audit event in the current transaction (ids and codes only)."""
         return audit.append(
             self.session,
@@ -254,51 +248,38 @@ class OmePrivacy:
         body: str = "",
         params: dict[str, Any] | None = None,
         link: str | None = None,
+        link_endpoint: str | None = None,
+        link_values: dict[str, Any] | None = None,
         commit: bool = True,
-    ) -> Any:
+    ) -> Notification:
         """Leave ``user`` an in-app notification, shown in their language when they read it.
 
         ``subject``/``body`` are message ids marked with ``N_`` (translated on display),
         ``params`` fill their ``%(name)s`` placeholders. With ``commit=True`` (default) it is
         committed and ``signals.notification_created`` is sent; with ``commit=False`` it joins
         the current transaction and the host calls ``notify.announce(n)`` after committing.
+        Link with ``link_endpoint`` + ``link_values`` (built into a URL when shown; survives a
+        changed URL prefix) or a plain ``link`` path.
         """
-        from . import notify
-
-        create = notify.notify if commit else notify.add
-        return create(self.session, user_id_of(user), kind, subject, body=body, params=params, link=link)
+        create = notify.send if commit else notify.add
+        return create(
+            self.session,
+            user_id_of(user),
+            kind,
+            subject,
+            body=body,
+            params=params,
+            link=link,
+            link_endpoint=link_endpoint,
+            link_values=link_values,
+        )
 
     def config(self, key: str) -> Any:
         return config_value(key)
 
+    def security_headers(self, response: Any) -> Any:
+        """Add our security headers (``OME_PRIVACY_SECURITY_HEADERS``) to ``response`` where it has
+        none of its own: ``app.after_request(privacy.security_headers)`` gives a host's own pages
+        the policy our pages send."""
+        return security_headers(response)
 
-def get_state(app: Flask) -> PrivacyState:
-    try:
-        return app.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise RuntimeError(
-            "flask-ome-privacy is not initialised on this app. "
-            "Did you forget to call privacy.init_app(app, db=db)?"
-        ) from None
-
-
-def current_privacy() -> OmePrivacy:
-    return get_state(current_app).extension
-
-
-def user_id_of(user: Any) -> str:
-    """The host's stable id for ``user`` as a string: ``user.privacy_id`` if set, else ``get_id()``.
-
-    Our rows keep this id for years. A host whose ``get_id()`` changes (Flask-Login's
-    alternative-id pattern, to end sessions) gives its users a ``privacy_id`` that never does.
-    """
-    privacy_id = getattr(user, "privacy_id", None)
-    if privacy_id is not None:
-        return str(privacy_id)
-    get_id = getattr(user, "get_id", None)
-    if get_id is None:
-        raise TypeError("users must have get_id() (Flask-Login's UserMixin provides it)")
-    value = get_id()
-    if value is None:
-        raise ValueError("an anonymous user has no id")
-    return str(value)

@@ -33,4 +33,6 @@ class SnsWithdrawForm(FlaskForm):
             "I understand that this unlinks the account and erases this data, and that it cannot be undone."
         ),
         validators=[DataRequired(lazy_gettext("Please tick the box to confirm."))],
+        # Only a ticked box confirms: "0", "off", "no" (a crafted or scripted POST) do not.
+        false_values=(False, "false", "", "0", "off", "no", "n"),
     )

@@ -11,22 +11,27 @@ was obtained.
 
 Two ways to read the values:
 
-* ``gather(privacy, user, limit=N)``: the first ``N`` values of each source plus how many
+* ``gather(state, user, limit=N)``: the first ``N`` values of each source plus how many
   there are, in a number of SQL statements that does not grow with the data (one
   ``collect`` per source, one ``count`` when the source overrides it, ``is_linked`` for SNS
   sources, one query for consents and one for the provision log);
 * ``iter_records(source, user)``, ``iter_provisions`` and ``iter_consents``: everything,
   streamed, for the export.
 
-Everything here runs inside the request's transaction and never commits.
+Everything here runs inside the caller's transaction and never commits; a failing source
+is read inside a savepoint (``read_safely``), so the caller's pending writes survive it.
+Labels stay message ids (``N_``): whoever displays them translates, in their language, so
+nothing here needs a request, a signed-in user or a locale.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -35,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from .consents import latest_decisions
 from .models import ConsentRecord, ProvisionRecord
+from .provisions import provisions_for
 from .purposes import (
     Category,
-    Decision,
+    ConsentDecision,
     Processor,
     Purpose,
     PurposeRegister,
@@ -46,12 +52,17 @@ from .purposes import (
     processors_for,
 )
 from .sources import DataSource, Origin, Record, SourceField
+from .state import PrivacyState, user_id_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 __all__ = [
     "HeldRecord",
+    "HeldField",
+    "held_fields",
+    "SourceCount",
+    "source_counts",
     "RecordGroup",
     "SourceHolding",
     "Holdings",
@@ -82,6 +93,41 @@ class HeldRecord:
     obtained_at: datetime | None
     group: str | None
     required: bool
+
+
+@dataclass
+class HeldField:
+    """One item as pages and receipts show it: a label and the values held under it.
+
+    ``label`` is the records' own label (``Record.label``, e.g. a survey question) or else
+    the field's declared label: values with different labels are different items.
+    """
+
+    field: str
+    label: str
+    values: list[HeldRecord] = dataclasses.field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.values)
+
+
+def held_fields(source: DataSource, records: Iterable[Record]) -> list[HeldField]:
+    """``records`` as items (field + label), in the source's field order, then first appearance.
+
+    The one place that turns records into labelled items: the SNS page, its confirm page
+    and the withdrawal receipt all read it.
+    """
+    items: dict[tuple[str, str], HeldField] = {}
+    for record in records:
+        held = held_record(source, record)
+        key = (held.field, held.label)
+        item = items.get(key)
+        if item is None:
+            item = items[key] = HeldField(held.field, held.label)
+        item.values.append(held)
+    order = {f.name: i for i, f in enumerate(source.fields)}
+    return sorted(items.values(), key=lambda i: (order.get(i.field, len(order)), i.field))
 
 
 @dataclass
@@ -153,37 +199,33 @@ class Holdings:
     provisions_truncated: bool
     limit: int | None
 
-    def __iter__(self) -> Iterator[SourceHolding]:
-        return iter(self.sources)
-
-    def get(self, key: str) -> SourceHolding | None:
-        return next((h for h in self.sources if h.key == key), None)
-
 
 # --- gathering ------------------------------------------------------------------------------
 
 
-def gather(privacy: Any, user: Any, *, limit: int | None = None, today: date | None = None) -> Holdings:
+def gather(
+    state: PrivacyState, user: Any, *, limit: int | None = None, today: date | None = None
+) -> Holdings:
     """Every registered source's holding for ``user``, plus the provision log.
 
-    ``privacy`` is the ``OmePrivacy`` object (needs an app context). ``limit`` caps the
-    values kept per source and the provision rows; ``None`` keeps everything (only for
-    small data: the export streams instead). Reads ``OME_PRIVACY_PROCESSORS``.
+    ``state`` is the app's ``PrivacyState`` (an app context is enough; no request).
+    ``limit`` caps the values kept per source and the provision rows; ``None`` keeps
+    everything (only for small data: the export streams instead). Reads
+    ``OME_PRIVACY_PROCESSORS``.
     """
-    from .extension import user_id_of
-
-    session = privacy.session
-    register = privacy.purposes
+    session = state.session
+    register = state.purposes
     user_id = user_id_of(user)
     decisions = latest_decisions(session, user_id)
-    processors = privacy.config("PROCESSORS") or {}
-    today = today or privacy.today()
+    processors = state.config("PROCESSORS") or {}
+    today = today or state.today()
     sources = []
-    for source in privacy.sources:
+    for source in state.sources:
         holding = read_safely(
             session,
             source,
-            lambda source=source: source_holding(
+            partial(
+                source_holding,
                 source,
                 user,
                 register=register,
@@ -208,8 +250,6 @@ def gather(privacy: Any, user: Any, *, limit: int | None = None, today: date | N
                 unavailable=True,
             )
         sources.append(holding)
-    from .provisions import provisions_for
-
     provisions = provisions_for(session, user_id, limit=None if limit is None else limit + 1)
     truncated = limit is not None and len(provisions) > limit
     return Holdings(
@@ -225,7 +265,7 @@ def source_holding(
     user: Any,
     *,
     register: PurposeRegister,
-    decisions: Mapping[str, Decision] | None = None,
+    decisions: Mapping[str, ConsentDecision] | None = None,
     processors: Mapping[str, Any] | None = None,
     limit: int | None = None,
     today: date | None = None,
@@ -264,19 +304,44 @@ def source_holding(
     )
 
 
+@dataclass(frozen=True)
+class SourceCount:
+    """A source on the overview: how many values it holds (None: it could not be read now)."""
+
+    source: DataSource
+    category: Category | None
+    count: int | None
+
+
+def source_counts(state: PrivacyState, user: Any) -> list[SourceCount]:
+    """Every source's count for ``user`` (``DataSource.count``), a failing one as None."""
+    return [
+        SourceCount(
+            source=source,
+            category=state.purposes.categories.get(source.category),
+            count=read_safely(state.session, source, partial(source.count, user)),
+        )
+        for source in state.sources
+    ]
+
+
 def read_safely(session: Session, source: DataSource, read: Callable[[], T]) -> T | None:
     """``read()``, or None when the source fails: one broken source must not hide the others.
 
-    Logs the source key and the error's type only (a message may carry personal data) and
-    rolls back, since a failed statement leaves a PostgreSQL transaction unusable. Only for
-    read-only pages: nothing of the request's own is pending when this runs.
+    The read runs in a savepoint (``begin_nested``): a failed statement leaves a PostgreSQL
+    transaction unusable, and rolling back to the savepoint repairs it without losing what
+    the caller has written so far in the same transaction. Logs the source key and the
+    error's type only (a message may carry personal data).
     """
+    savepoint = session.begin_nested()
     try:
-        return read()
+        result = read()
     except Exception as exc:
         log.error("data source %r could not be read: %s", source.key, type(exc).__name__)
-        session.rollback()
+        savepoint.rollback()
         return None
+    savepoint.commit()
+    return result
 
 
 def count_overridden(source: DataSource) -> bool:
@@ -344,7 +409,7 @@ def iter_consents(session: Session, user_id: str, *, batch_size: int = 1000) -> 
 def applicable_purposes(
     register: PurposeRegister,
     category_key: str,
-    decisions: Mapping[str, Decision],
+    decisions: Mapping[str, ConsentDecision],
     today: date,
 ) -> tuple[list[Purpose], list[Purpose]]:
     """(purposes of the category that apply to this person on ``today``, additional purposes

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import Babel, gettext, lazy_gettext, ngettext
+from flask import Flask, has_request_context, request, session
+from flask_babel import Babel, get_translations, gettext, lazy_gettext, ngettext
+from jinja2 import pass_context
+from markupsafe import Markup
 
 TRANSLATIONS_DIR = os.path.join(os.path.dirname(__file__), "translations")
 DOMAIN = "ome_privacy"
@@ -31,7 +32,7 @@ def translate(value: Any) -> str:
     if value is None:
         return ""
     text = str(value)
-    return gettext(text) if text else ""
+    return str(gettext(text)) if text else ""
 
 
 def setup_babel(app: Flask, locale_loader: Callable[[], str | None] | None) -> None:
@@ -57,49 +58,39 @@ def _merge_our_domain(app: Flask) -> None:
 
 
 def _select_locale(app: Flask, locale_loader: Callable[[], str | None] | None) -> str:
-    languages = app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"]
+    languages: list[str] = list(app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"])
     if locale_loader is not None:
         chosen = locale_loader()
-        if chosen in languages:
+        if chosen is not None and chosen in languages:
             return chosen
     if has_request_context():
-        chosen = session.get(LOCALE_SESSION_KEY)
-        if chosen in languages:
-            return chosen
+        stored = session.get(LOCALE_SESSION_KEY)
+        if isinstance(stored, str) and stored in languages:
+            return stored
         best = request.accept_languages.best_match(languages)
         if best:
             return best
     return languages[0]
 
 
-def current_languages() -> list[str]:
-    return list(current_app.config.get("OME_PRIVACY_LANGUAGES") or ["ja", "en"])
-
-
 # --- per-request template helpers -----------------------------------------------------------------
 # Flask-Babel's Jinja callables look the translations up again on every call (about 150 per data
-# page), and its date filters look up the locale, the time zone and the format on every call
-# (about 65). ``template_i18n`` resolves each once per render and binds them into the template
-# context; the output is exactly what Flask-Babel's ``_``/``ngettext``/``dateformat`` give.
+# page). ``template_i18n`` resolves them once per render and binds them into the template
+# context; the output is exactly what Flask-Babel's ``_``/``ngettext`` give.
 
 
 def template_i18n() -> dict[str, Any]:
-    """``_``, ``gettext``, ``ngettext``, ``tr``, ``ome_date`` and ``ome_time`` for one render.
+    """``_``, ``gettext``, ``ngettext`` and ``tr`` for one render.
 
     Same semantics as the ``jinja2.ext.i18n`` callables Flask-Babel installs (new style: the
     message is always %-formatted, and is ``Markup`` under autoescape so values are escaped).
     """
-    from babel import dates
-    from flask_babel import get_babel, get_locale, get_timezone, get_translations
-    from jinja2 import pass_context
-    from markupsafe import Markup
-
     translations = get_translations()
     ugettext, ungettext = translations.ugettext, translations.ungettext
 
     @pass_context
     def fast_gettext(context: Any, string: str, **variables: Any) -> str:
-        rv = ugettext(string)
+        rv: str = ugettext(string)
         if context.eval_ctx.autoescape:
             rv = Markup(rv)
         return rv % variables
@@ -107,7 +98,7 @@ def template_i18n() -> dict[str, Any]:
     @pass_context
     def fast_ngettext(context: Any, singular: str, plural: str, num: int, **variables: Any) -> str:
         variables.setdefault("num", num)
-        rv = ungettext(singular, plural, num)
+        rv: str = ungettext(singular, plural, num)
         if context.eval_ctx.autoescape:
             rv = Markup(rv)
         return rv % variables
@@ -119,52 +110,9 @@ def template_i18n() -> dict[str, Any]:
         text = str(value)
         return ugettext(text) if text else ""
 
-    locale = get_locale()
-    tzinfo = get_timezone()
-    date_formats = get_babel().instance.date_formats
-
-    def resolve(kind: str, format: str | None) -> str | None:  # flask_babel._get_format
-        if format is None:
-            format = date_formats[kind]
-        if format in ("short", "medium", "full", "long"):
-            configured = date_formats[f"{kind}.{format}"]
-            if configured is not None:
-                format = configured
-        return format
-
-    # A page often shows one moment many times (a survey's answers share their date): format once.
-    formatted: dict[tuple[Any, ...], str] = {}
-
-    def ome_date(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
-        """Flask-Babel's ``dateformat`` filter, with the locale and time zone resolved once."""
-        key = ("date", value, format, rebase)
-        if value is not None and key in formatted:
-            return formatted[key]
-        shown = value
-        if rebase and isinstance(shown, datetime):
-            aware = shown if shown.tzinfo else shown.replace(tzinfo=timezone.utc)
-            shown = tzinfo.normalize(aware.astimezone(tzinfo))
-        text = dates.format_date(shown, resolve("date", format), locale=locale)
-        if value is not None:  # None means "now": never kept
-            formatted[key] = text
-        return text
-
-    def ome_time(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
-        """Flask-Babel's ``timeformat`` filter, with the locale and time zone resolved once."""
-        key = ("time", value, format, rebase)
-        if value is not None and key in formatted:
-            return formatted[key]
-        extra = {"tzinfo": tzinfo} if rebase else {}
-        text = dates.format_time(value, resolve("time", format), locale=locale, **extra)
-        if value is not None:
-            formatted[key] = text
-        return text
-
     return {
         "_": fast_gettext,
         "gettext": fast_gettext,
         "ngettext": fast_ngettext,
         "tr": fast_translate,
-        "ome_date": ome_date,
-        "ome_time": ome_time,
     }

@@ -10,24 +10,21 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .labelled import LabelledEnum
 from .sources import N_, Action
 
 
-class RequestKind(str, enum.Enum):
+class RequestKind(LabelledEnum):
     """Policy Art. 4.1, in its order."""
 
-    NOTIFY_PURPOSE = "notify_purpose"
-    DISCLOSE = "disclose"
-    CORRECT = "correct"
-    ADD = "add"
-    DELETE = "delete"
-    STOP_USE = "stop_use"
-    ERASE = "erase"
-    STOP_THIRD_PARTY = "stop_third_party"
-
-    @property
-    def label(self) -> str:
-        return KIND_LABELS[self]
+    NOTIFY_PURPOSE = "notify_purpose", N_("Notify the purpose of use")
+    DISCLOSE = "disclose", N_("Disclose")
+    CORRECT = "correct", N_("Correct")
+    ADD = "add", N_("Add")
+    DELETE = "delete", N_("Delete")
+    STOP_USE = "stop_use", N_("Stop using")
+    ERASE = "erase", N_("Erase")
+    STOP_THIRD_PARTY = "stop_third_party", N_("Stop providing to third parties")
 
     @property
     def carries_fee(self) -> bool:
@@ -39,17 +36,6 @@ class RequestKind(str, enum.Enum):
         """What executing an approved request of this kind asks of each source."""
         return KIND_ACTIONS[self]
 
-
-KIND_LABELS: dict[RequestKind, str] = {
-    RequestKind.NOTIFY_PURPOSE: N_("Notify the purpose of use"),
-    RequestKind.DISCLOSE: N_("Disclose"),
-    RequestKind.CORRECT: N_("Correct"),
-    RequestKind.ADD: N_("Add"),
-    RequestKind.DELETE: N_("Delete"),
-    RequestKind.STOP_USE: N_("Stop using"),
-    RequestKind.ERASE: N_("Erase"),
-    RequestKind.STOP_THIRD_PARTY: N_("Stop providing to third parties"),
-}
 
 KIND_ACTIONS: dict[RequestKind, Action] = {
     RequestKind.NOTIFY_PURPOSE: Action.COLLECT,
@@ -73,39 +59,22 @@ class RequesterType(str, enum.Enum):
     APPOINTED_REPRESENTATIVE = "appointed_representative"
 
 
-class Status(str, enum.Enum):
-    SUBMITTED = "submitted"
-    IDENTITY_REVIEW = "identity_review"
-    AWAITING_REQUESTER = "awaiting_requester"
-    UNDER_REVIEW = "under_review"
-    APPROVED = "approved"
-    EXECUTING = "executing"
-    COMPLETED = "completed"
-    REFUSED = "refused"
-    CLOSED_INCOMPLETE = "closed_incomplete"
-    WITHDRAWN = "withdrawn"
-
-    @property
-    def label(self) -> str:
-        return STATUS_LABELS[self]
+class Status(LabelledEnum):
+    SUBMITTED = "submitted", N_("Submitted")
+    IDENTITY_REVIEW = "identity_review", N_("Checking identity")
+    AWAITING_REQUESTER = "awaiting_requester", N_("Waiting for you")
+    UNDER_REVIEW = "under_review", N_("Under review")
+    APPROVED = "approved", N_("Approved")
+    EXECUTING = "executing", N_("Being carried out")
+    COMPLETED = "completed", N_("Completed")
+    REFUSED = "refused", N_("Refused")
+    CLOSED_INCOMPLETE = "closed_incomplete", N_("Closed: incomplete")
+    WITHDRAWN = "withdrawn", N_("Withdrawn")
 
     @property
     def is_open(self) -> bool:
         return self not in CLOSED_STATUSES
 
-
-STATUS_LABELS: dict[Status, str] = {
-    Status.SUBMITTED: N_("Submitted"),
-    Status.IDENTITY_REVIEW: N_("Checking identity"),
-    Status.AWAITING_REQUESTER: N_("Waiting for you"),
-    Status.UNDER_REVIEW: N_("Under review"),
-    Status.APPROVED: N_("Approved"),
-    Status.EXECUTING: N_("Being carried out"),
-    Status.COMPLETED: N_("Completed"),
-    Status.REFUSED: N_("Refused"),
-    Status.CLOSED_INCOMPLETE: N_("Closed: incomplete"),
-    Status.WITHDRAWN: N_("Withdrawn"),
-}
 
 CLOSED_STATUSES = frozenset({Status.COMPLETED, Status.REFUSED, Status.CLOSED_INCOMPLETE, Status.WITHDRAWN})
 
@@ -205,3 +174,69 @@ class Clock:
             return self
         extra = max(0.0, (now - self.paused_since).total_seconds())
         return Clock(self.received_at, self.target_days, self.paused_seconds + extra, None)
+
+
+# --- what the requester may do, and what a request waits on (policy Art. 4; SPEC) ----
+
+
+def may_withdraw(status: Status | str) -> bool:
+    """The requester may withdraw until execution begins; after that it is too late."""
+    return Status.WITHDRAWN in TRANSITIONS[Status(status)]
+
+
+def clock_paused(status: Status | str) -> bool:
+    """The response clock stops only while the requester owes us documents or an answer."""
+    return Status(status) is Status.AWAITING_REQUESTER
+
+
+class WaitingOn(str, enum.Enum):
+    """Who or what an open request is waiting on, as the requester and staff read it."""
+
+    REQUESTER = "requester"
+    FEE = "fee"
+    REVIEW = "review"
+    APPROVAL = "approval"
+    EXECUTION = "execution"
+
+    @property
+    def label(self) -> str:
+        return WAITING_ON_LABELS[self]
+
+    @property
+    def on_requester(self) -> bool:
+        """The requester owes this (documents, an answer, the fee); the rest is on our side."""
+        return self in (WaitingOn.REQUESTER, WaitingOn.FEE)
+
+
+WAITING_ON_LABELS: dict[WaitingOn, str] = {
+    WaitingOn.REQUESTER: N_("Documents or an answer from the requester"),
+    WaitingOn.FEE: N_("The fee"),
+    WaitingOn.REVIEW: N_("Our review"),
+    WaitingOn.APPROVAL: N_("A second staff member's approval"),
+    WaitingOn.EXECUTION: N_("Carrying out the decision"),
+}
+
+
+def waiting_on(
+    status: Status | str, fee_status: FeeStatus | str, *, approval_missing: bool = False
+) -> tuple[WaitingOn, ...]:
+    """Everything an open request waits on, the requester's part first; empty once closed.
+
+    The fee runs beside the other steps (review goes on while it is outstanding), so it
+    is listed with them. ``approval_missing`` comes from the decision rules (four-eyes).
+    """
+    status = Status(status)
+    if not status.is_open:
+        return ()
+    waits: list[WaitingOn] = []
+    if status is Status.AWAITING_REQUESTER:
+        waits.append(WaitingOn.REQUESTER)
+    if not may_release(fee_status):
+        waits.append(WaitingOn.FEE)
+    if status in (Status.SUBMITTED, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW):
+        waits.append(WaitingOn.APPROVAL if approval_missing else WaitingOn.REVIEW)
+    elif status is Status.APPROVED:
+        waits.append(WaitingOn.APPROVAL if approval_missing else WaitingOn.EXECUTION)
+    elif status is Status.EXECUTING:
+        waits.append(WaitingOn.EXECUTION)
+    return tuple(waits)

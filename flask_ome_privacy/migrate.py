@@ -56,4 +56,5 @@ def _engine(app: Flask) -> Engine:
             "flask-ome-privacy is not initialised on this app; call privacy.init_app(app, db=db)"
         )
     with app.app_context():
-        return state.db.engine
+        engine: Engine = state.db.engine
+    return engine

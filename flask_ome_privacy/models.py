@@ -31,7 +31,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class UTCDateTime(sa.types.TypeDecorator):
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
 
     impl = sa.DateTime(timezone=True)
@@ -85,9 +85,11 @@ class PrivacyRequest(Base):
     fee_received_on: Mapped[date | None] = mapped_column(sa.Date)
     fee_recorded_by: Mapped[str | None] = mapped_column(UserId)
     # Clock
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Clock: written only by privacy_requests.submit/move (target from OME_PRIVACY_RESPONSE_DAYS);
+    # due_at is lifecycle.Clock's, stored so the queue can sort by it.
+    received_at: Mapped[datetime]
     due_at: Mapped[datetime]
-    target_days: Mapped[int] = mapped_column(default=14)
+    target_days: Mapped[int]
     paused_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
     paused_since: Mapped[datetime | None]
     answer_deadline: Mapped[datetime | None]
@@ -143,7 +145,9 @@ class RequestDocument(Base):
     content_type: Mapped[str] = mapped_column(sa.String(64))
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
-    ciphertext: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # None once purged
+    # Encrypted file (documents/storage.py), None once purged. Deferred: loading a request and
+    # its documents never reads the bytes; documents.read() fetches them for one document.
+    ciphertext: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     issued_on: Mapped[date | None] = mapped_column(sa.Date)  # seal registration certificate
     masked_by_staff: Mapped[bool] = mapped_column(default=False)
     checked: Mapped[str | None] = mapped_column(sa.String(16))  # accepted | rejected
@@ -227,6 +231,8 @@ class AuditEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: HMAC-SHA256 of ``hash`` with the newest ``OME_PRIVACY_AUDIT_KEYS`` key (None: no key set).
+    mac: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class ConsentRecord(Base):
@@ -275,7 +281,12 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(sa.Text, default="")
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     request_id: Mapped[int | None]
+    # Where the notice leads: an endpoint and its values, built into a URL on display, so a
+    # changed URL prefix never breaks a stored link. ``link`` is a plain path (older rows,
+    # or a host's own URL).
     link: Mapped[str | None] = mapped_column(sa.String(255))
+    link_endpoint: Mapped[str | None] = mapped_column(sa.String(128))
+    link_values: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
 
@@ -295,6 +306,30 @@ class SnsWithdrawal(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class JobFailure(Base):
+    """A background job that gave up (jobs.py), kept until a staff retry succeeds.
+
+    Holds the task's name and arguments (ids and a language, never personal data), how
+    often it was tried, and the *type* of the last error — never its message.
+    """
+
+    __tablename__ = "ome_privacy_job_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(sa.String(128))
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_id: Mapped[int | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)  # failed | retrying | resolved
+    attempts: Mapped[int] = mapped_column(default=0)
+    error_type: Mapped[str] = mapped_column(sa.String(255))
+    job_id: Mapped[str | None] = mapped_column(sa.String(64))  # the RQ job of the last attempt
+    first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retried_at: Mapped[datetime | None]
+    retried_by: Mapped[str | None] = mapped_column(UserId)
+    resolved_at: Mapped[datetime | None]
+
+
 ALL_MODELS = (
     PrivacyRequest,
     RequestDocument,
@@ -306,4 +341,5 @@ ALL_MODELS = (
     ProvisionRecord,
     Notification,
     SnsWithdrawal,
+    JobFailure,
 )

@@ -7,7 +7,7 @@ ids, references and names of things (a provider, a request reference) — not th
 person's personal data.
 
 ``add`` puts a notification in the caller's transaction; after the caller commits it
-calls ``announce`` to send the ``notification_created`` signal. ``notify`` does both.
+calls ``announce`` to send the ``notification_created`` signal. ``send`` does both.
 """
 
 from __future__ import annotations
@@ -19,23 +19,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, url_for
+from flask_babel import force_locale
 from sqlalchemy.orm import Session
+from werkzeug.routing import BuildError
 
 from .i18n import gettext
 from .models import Notification, utcnow
 from .signals import notification_created
+from .state import current_state
 
 __all__ = [
     "add",
     "announce",
-    "notify",
+    "send",
     "unread_count",
     "page_of",
     "NotificationPage",
     "mark_read",
     "mark_all_read",
     "render_text",
+    "link_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,12 +57,16 @@ def add(
     body: str = "",
     params: Mapping[str, Any] | None = None,
     link: str | None = None,
+    link_endpoint: str | None = None,
+    link_values: Mapping[str, Any] | None = None,
     request_id: int | None = None,
 ) -> Notification:
     """Add a notification for ``user_id`` to the current transaction (the caller commits).
 
     ``subject`` and ``body`` are message ids (``N_("Your request %(reference)s was decided")``);
     ``params`` fill their ``%(name)s`` placeholders when the notification is displayed.
+    Its link is ``link_endpoint`` with ``link_values`` (built into a URL when shown, so no
+    request is needed here), or a plain ``link`` path.
     """
     if not kind or len(kind) > 32:
         raise ValueError("kind must be 1 to 32 characters")
@@ -72,6 +80,16 @@ def add(
         )
     if link is not None and len(link) > 255:
         raise ValueError("link must be at most 255 characters")
+    if link is not None and link_endpoint is not None:
+        raise ValueError("give a link endpoint or a plain link, not both")
+    if link_endpoint is not None and not 0 < len(link_endpoint) <= 128:
+        raise ValueError("link_endpoint must be 1 to 128 characters")
+    endpoint_values = dict(link_values or {})
+    bad = sorted(
+        k for k, v in endpoint_values.items() if not isinstance(k, str) or not isinstance(v, _SIMPLE)
+    )
+    if bad:
+        raise TypeError(f"link values must be strings, numbers or booleans: {', '.join(map(str, bad))}")
     notification = Notification(
         user_id=str(user_id),
         kind=kind,
@@ -79,6 +97,8 @@ def add(
         body=body or "",
         params=values,
         link=link,
+        link_endpoint=link_endpoint,
+        link_values=endpoint_values if link_endpoint is not None else None,
         request_id=request_id,
         created_at=utcnow(),
     )
@@ -89,11 +109,11 @@ def add(
 
 def announce(notification: Notification, app: Flask | None = None) -> None:
     """Send ``notification_created`` for a committed notification."""
-    sender = app if app is not None else current_app._get_current_object()
+    sender = app if app is not None else current_state().app
     notification_created.send(sender, notification=notification)
 
 
-def notify(
+def send(
     session: Session,
     user_id: str,
     kind: str,
@@ -102,11 +122,23 @@ def notify(
     body: str = "",
     params: Mapping[str, Any] | None = None,
     link: str | None = None,
+    link_endpoint: str | None = None,
+    link_values: Mapping[str, Any] | None = None,
     request_id: int | None = None,
 ) -> Notification:
-    """``add``, commit, then ``announce``: a notification on its own."""
+    """``add``, commit, then ``announce``: a notification on its own (the one domain function
+    here that commits, for a host that notifies outside any transaction of its own)."""
     notification = add(
-        session, user_id, kind, subject, body=body, params=params, link=link, request_id=request_id
+        session,
+        user_id,
+        kind,
+        subject,
+        body=body,
+        params=params,
+        link=link,
+        link_endpoint=link_endpoint,
+        link_values=link_values,
+        request_id=request_id,
     )
     session.commit()
     announce(notification)
@@ -193,19 +225,37 @@ def mark_all_read(session: Session, user_id: str) -> int:
         .values(read_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
-def render_text(msgid: str, params: Mapping[str, Any] | None = None) -> str:
-    """Translate a stored message id into the current locale and fill in its parameters.
+def render_text(msgid: str, params: Mapping[str, Any] | None = None, *, language: str | None = None) -> str:
+    """Translate a stored message id and fill in its parameters, in ``language`` (default:
+    the current locale; a worker writing an email passes the reader's language).
 
     A stored message whose placeholders no longer match its parameters (the text changed
     after it was stored) is shown translated but unfilled rather than failing the page.
     """
     if not msgid:
         return ""
+    if language is not None:
+        with force_locale(language):
+            return render_text(msgid, params)
     try:
-        return gettext(msgid, **dict(params or {}))
+        return str(gettext(msgid, **dict(params or {})))
     except (KeyError, ValueError, TypeError):
         log.warning("notification text does not match its parameters: %r", msgid)
-        return gettext(msgid)
+        return str(gettext(msgid))
+
+
+def link_url(notification: Notification) -> str | None:
+    """Where the notification leads, built now from its endpoint (or its stored plain path).
+
+    An endpoint this app no longer has gives no link rather than an error page.
+    """
+    if notification.link_endpoint:
+        try:
+            return url_for(notification.link_endpoint, **dict(notification.link_values or {}))
+        except BuildError:
+            log.warning("notification link endpoint is not registered: %r", notification.link_endpoint)
+            return None
+    return notification.link or None

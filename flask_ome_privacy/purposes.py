@@ -180,11 +180,6 @@ class PurposeRegister:
         asks = [p for p in self.purposes.values() if self.needs_consent(p)]
         return sorted(asks, key=lambda p: (p.added_on, p.key))
 
-    def published_changes(self) -> list[Purpose]:
-        """Additional purposes, newest first: the change history on the public page."""
-        added = [p for p in self.purposes.values() if p.additional]
-        return sorted(added, key=lambda p: (p.added_on, p.key), reverse=True)
-
     def change_history(self) -> list[PurposeChange]:
         """Every addition and announced rewording, newest first (public page, Art. 2.2)."""
         changes: list[PurposeChange] = []
@@ -220,7 +215,7 @@ class PurposeChange:
 
 
 @dataclass(frozen=True)
-class Decision:
+class ConsentDecision:
     """A person's latest decision on a purpose: which wording (version), granted or not, when."""
 
     purpose_key: str
@@ -236,7 +231,7 @@ class ConsentAsk:
     purpose: Purpose
     category: Category
     #: Their decision on an older wording, if any: the page says the wording changed.
-    previous: Decision | None = None
+    previous: ConsentDecision | None = None
 
     @property
     def wording_changed(self) -> bool:
@@ -248,7 +243,7 @@ def in_effect(purpose: Purpose, today: date) -> bool:
     return not purpose.additional or purpose.added_on <= today
 
 
-def consent_asks_for(register: PurposeRegister, decisions: Mapping[str, Decision]) -> list[ConsentAsk]:
+def consent_asks_for(register: PurposeRegister, decisions: Mapping[str, ConsentDecision]) -> list[ConsentAsk]:
     """What to ask a person, given their latest decision per purpose key.
 
     A decision on an older version does not answer the current one: the person is asked
@@ -266,7 +261,7 @@ def consent_asks_for(register: PurposeRegister, decisions: Mapping[str, Decision
 def may_use(
     register: PurposeRegister,
     purpose_key: str,
-    decision: Decision | None,
+    decision: ConsentDecision | None,
     today: date,
 ) -> bool:
     """May a person's data be used for ``purpose_key`` on ``today``?
@@ -356,3 +351,25 @@ def processors_for(configured: Mapping[str, Any] | None, category_key: str) -> l
         elif entry:
             processors.append(Processor(name=str(entry)))
     return processors
+
+
+@dataclass(frozen=True)
+class CategoryPurposes:
+    """One row of the Art. 2.1 table: a category, its purposes and its processors (Art. 1.5)."""
+
+    category: Category
+    purposes: list[Purpose]
+    processors: list[Processor]
+
+
+def purposes_table(register: PurposeRegister, processors: Mapping[str, Any] | None) -> list[CategoryPurposes]:
+    """The Art. 2.1 table, category by category, as every page and the export show it.
+
+    ``processors`` is ``OME_PRIVACY_PROCESSORS``.
+    """
+    return [
+        CategoryPurposes(
+            category, register.for_category(category.key), processors_for(processors, category.key)
+        )
+        for category in register
+    ]

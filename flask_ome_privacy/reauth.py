@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 
 from .config import config_value
 from .i18n import ngettext
+from .state import EXTENSION_KEY
 
 __all__ = [
     "AUTH_AT_KEY",
@@ -40,7 +41,6 @@ AUTH_AT_KEY = "ome_privacy_auth_at"
 #: Session key holding whose sign-in that was, so another person's time never counts.
 AUTH_USER_KEY = "ome_privacy_auth_user"
 
-_EXTENSION_KEY = "ome_privacy"
 _connected = False
 
 
@@ -54,7 +54,7 @@ def init_app(app: Flask) -> None:
 
 
 def _ours(app: Any) -> bool:
-    return isinstance(app, Flask) and _EXTENSION_KEY in app.extensions
+    return isinstance(app, Flask) and EXTENSION_KEY in app.extensions
 
 
 def _record_sign_in(app: Any, user: Any = None, **extra: Any) -> None:
@@ -122,7 +122,7 @@ def sign_in_url(next_url: str | None = None) -> str:
             "flask-ome-privacy needs the sign-in page to ask for a recent sign-in: "
             "set OME_PRIVACY_LOGIN_VIEW (an endpoint or URL) or Flask-Login's login_manager.login_view."
         )
-    return login_url(view, next_url=next_url)
+    return str(login_url(view, next_url=next_url))
 
 
 def require_recent(max_age: int | None = None, *, next_url: str | None = None) -> Response | None:

@@ -47,17 +47,6 @@ class Action(str, enum.Enum):
     UNLINK = "unlink"
 
 
-ACTION_LABELS: dict[Action, str] = {
-    Action.COLLECT: N_("Show what is held"),
-    Action.CORRECT: N_("Correct"),
-    Action.ADD: N_("Add"),
-    Action.ERASE: N_("Erase"),
-    Action.STOP_USE: N_("Stop use"),
-    Action.STOP_THIRD_PARTY: N_("Stop provision to third parties"),
-    Action.UNLINK: N_("Unlink and erase"),
-}
-
-
 @dataclass(frozen=True)
 class SourceField:
     """One item a source holds, e.g. ``email``. ``required`` marks items the service needs (Art. 1.2)."""

@@ -6,32 +6,48 @@ Two layers:
   provider, given how they can sign in? It never lets someone remove their only way
   into their account (like django-allauth's disconnect guard), and when it refuses it
   says why and what to do instead.
-* ``withdraw`` — carries it out in one transaction: ``source.unlink(user)``, an
-  ``SnsWithdrawal`` receipt (field names and counts, never values), an audit event and
-  an in-app notification; then, once committed, the ``sns_withdrawn`` and
-  ``notification_created`` signals. If the source fails, nothing is committed.
+* ``withdraw`` — carries it out in the caller's transaction: ``source.unlink(user)``, an
+  ``SnsWithdrawal`` receipt (item names and counts, never values), an audit event and
+  an in-app notification, flushed. The caller commits once and then calls ``announce``
+  (the ``sns_withdrawn`` and ``notification_created`` signals); if anything fails, the
+  caller rolls back and nothing is kept.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from . import audit, notify
+from .holdings import HeldField, held_fields
+from .labelled import LabelledEnum
+from .locks import serialize
+from .models import Notification, SnsWithdrawal, utcnow
+from .signals import sns_withdrawn
 from .sources import N_, Action, DataSource, Origin, SourceError
+from .state import user_id_of
 
 __all__ = [
     "Reason",
     "Instead",
-    "Decision",
+    "WithdrawalVerdict",
     "decide",
     "method_keys",
-    "ErasedItem",
     "erased_items",
+    "receipt_lines",
+    "Withdrawn",
+    "announce",
+    "recent_receipts",
+    "receipt_for",
+    "RECEIPT_ENDPOINT",
     "WithdrawalError",
     "WithdrawalRefused",
     "NothingToWithdraw",
@@ -46,78 +62,82 @@ log = logging.getLogger(__name__)
 
 NOTIFICATION_KIND = "sns_withdrawn"
 AUDIT_ACTION = "sns.withdrawn"
+#: The account page that shows a receipt; the notification links to it by endpoint.
+RECEIPT_ENDPOINT = "ome_privacy_account.sns_receipt"
 
 
 # --- the guard (pure) ------------------------------------------------------------------------
 
 
-class Reason(str, enum.Enum):
+class Reason(LabelledEnum):
     """Why a withdrawal is allowed or refused; stable codes for hosts and tests."""
 
-    ALLOWED = "allowed"
+    ALLOWED = "allowed", N_("You can unlink %(provider)s and erase the data it supplied.")
     #: The SNS is the person's only way to sign in.
-    ONLY_SIGN_IN = "only_sign_in"
+    ONLY_SIGN_IN = (
+        "only_sign_in",
+        N_(
+            "%(provider)s is your only way to sign in. If you unlinked it, you could no longer "
+            "sign in to your account, so it cannot be unlinked here yet."
+        ),
+    )
     #: The host could not say how the person signs in (``sign_in_methods`` was empty).
-    SIGN_IN_UNKNOWN = "sign_in_unknown"
+    SIGN_IN_UNKNOWN = (
+        "sign_in_unknown",
+        N_(
+            "We could not confirm that you have another way to sign in besides %(provider)s. "
+            "To make sure you are not locked out of your account, it cannot be unlinked here."
+        ),
+    )
     #: The source cannot unlink by itself; staff have to do it through a request.
-    NOT_SUPPORTED = "not_supported"
+    NOT_SUPPORTED = (
+        "not_supported",
+        N_(
+            "%(provider)s cannot be unlinked automatically on this site. "
+            "Our privacy desk can do it for you through a request."
+        ),
+    )
 
     @property
     def message(self) -> str:
         """The explanation shown to the person (a message id; translate with ``%(provider)s``)."""
-        return REASON_MESSAGES[self]
+        return self.label
 
 
-REASON_MESSAGES: dict[Reason, str] = {
-    Reason.ALLOWED: N_("You can unlink %(provider)s and erase the data it supplied."),
-    Reason.ONLY_SIGN_IN: N_(
-        "%(provider)s is your only way to sign in. If you unlinked it, you could no longer "
-        "sign in to your account, so it cannot be withdrawn here yet."
-    ),
-    Reason.SIGN_IN_UNKNOWN: N_(
-        "We could not confirm that you have another way to sign in besides %(provider)s. "
-        "To make sure you are not locked out of your account, it cannot be withdrawn here."
-    ),
-    Reason.NOT_SUPPORTED: N_(
-        "%(provider)s cannot be unlinked automatically on this site. "
-        "Our privacy desk can do it for you through a request."
-    ),
-}
-
-
-class Instead(str, enum.Enum):
+class Instead(LabelledEnum):
     """What the person can do instead of a refused withdrawal."""
 
     #: Set a password (or add another sign-in method) first, then withdraw here.
-    ADD_SIGN_IN = "add_sign_in"
+    ADD_SIGN_IN = (
+        "add_sign_in",
+        N_(
+            "Set a password for your account (or link another way to sign in) in your account "
+            "settings first. Then you can unlink %(provider)s here."
+        ),
+    )
     #: Close the account through a deletion request; that erases the SNS data too.
-    CLOSE_ACCOUNT = "close_account"
+    CLOSE_ACCOUNT = (
+        "close_account",
+        N_(
+            "If you want to stop using the service altogether, ask us to delete your account. "
+            "That erases the data %(provider)s supplied as well."
+        ),
+    )
     #: Ask for the SNS data to be erased through a request (staff carry it out).
-    REQUEST_ERASURE = "request_erasure"
+    REQUEST_ERASURE = (
+        "request_erasure",
+        N_("Ask us to erase the data %(provider)s supplied through a privacy request."),
+    )
     #: Ask the inquiry contact.
-    CONTACT = "contact"
+    CONTACT = "contact", N_("If anything is unclear, write to the privacy inquiry contact below.")
 
     @property
     def message(self) -> str:
-        return INSTEAD_MESSAGES[self]
-
-
-INSTEAD_MESSAGES: dict[Instead, str] = {
-    Instead.ADD_SIGN_IN: N_(
-        "Set a password for your account (or link another way to sign in) in your account "
-        "settings first. Then you can withdraw %(provider)s here."
-    ),
-    Instead.CLOSE_ACCOUNT: N_(
-        "If you want to stop using the service altogether, ask us to delete your account. "
-        "That erases the data %(provider)s supplied as well."
-    ),
-    Instead.REQUEST_ERASURE: N_("Ask us to erase the data %(provider)s supplied through a privacy request."),
-    Instead.CONTACT: N_("If anything is unclear, write to the privacy inquiry contact below."),
-}
+        return self.label
 
 
 @dataclass(frozen=True)
-class Decision:
+class WithdrawalVerdict:
     """The guard's answer: allowed or not, the reason code, and what to do instead."""
 
     allowed: bool
@@ -136,7 +156,7 @@ def method_keys(provider: str, *aliases: str | None) -> set[str]:
 
 def decide(
     sign_in_methods: Iterable[str], provider: str, *, source_key: str | None = None, can_unlink: bool = True
-) -> Decision:
+) -> WithdrawalVerdict:
     """May a person who signs in with ``sign_in_methods`` withdraw ``provider``?
 
     ``sign_in_methods`` is what the host's ``sign_in_methods_loader`` says, e.g.
@@ -145,16 +165,16 @@ def decide(
     could not tell: we refuse rather than risk locking someone out.
     """
     if not can_unlink:
-        return Decision(False, Reason.NOT_SUPPORTED, (Instead.REQUEST_ERASURE, Instead.CONTACT))
+        return WithdrawalVerdict(False, Reason.NOT_SUPPORTED, (Instead.REQUEST_ERASURE, Instead.CONTACT))
     methods = {str(m).strip().casefold() for m in sign_in_methods if m and str(m).strip()}
     if not methods:
-        return Decision(False, Reason.SIGN_IN_UNKNOWN, (Instead.CONTACT, Instead.CLOSE_ACCOUNT))
+        return WithdrawalVerdict(False, Reason.SIGN_IN_UNKNOWN, (Instead.CONTACT, Instead.CLOSE_ACCOUNT))
     if not methods - method_keys(provider, source_key):
-        return Decision(False, Reason.ONLY_SIGN_IN, (Instead.ADD_SIGN_IN, Instead.CLOSE_ACCOUNT))
-    return Decision(True, Reason.ALLOWED)
+        return WithdrawalVerdict(False, Reason.ONLY_SIGN_IN, (Instead.ADD_SIGN_IN, Instead.CLOSE_ACCOUNT))
+    return WithdrawalVerdict(True, Reason.ALLOWED)
 
 
-def warn_if_sign_in_unknown(decision: Decision, source_key: str) -> None:
+def warn_if_sign_in_unknown(decision: WithdrawalVerdict, source_key: str) -> None:
     """Tell the host's developer (never who it was: the source key only) why nobody can withdraw."""
     if decision.reason is Reason.SIGN_IN_UNKNOWN:
         log.warning(
@@ -167,27 +187,14 @@ def warn_if_sign_in_unknown(decision: Decision, source_key: str) -> None:
 # --- what will be / was erased -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ErasedItem:
-    """One line of the receipt: a field, its label (a message id) and how many values."""
-
-    field: str
-    label: str
-    count: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "label": self.label, "count": self.count}
+def erased_items(source: DataSource, user: Any) -> list[HeldField]:
+    """What ``source`` holds about ``user``, as labelled items in the source's field order."""
+    return held_fields(source, source.collect(user))
 
 
-def erased_items(source: DataSource, user: Any) -> list[ErasedItem]:
-    """What ``source`` holds about ``user``, as field names and counts, in the source's field order."""
-    counts = Counter(record.field for record in source.collect(user))
-    order = {f.name: i for i, f in enumerate(source.fields)}
-    items = []
-    for name in sorted(counts, key=lambda n: (order.get(n, len(order)), n)):
-        declared = source.field(name)
-        items.append(ErasedItem(name, declared.label if declared else name, counts[name]))
-    return items
+def receipt_lines(items: Iterable[HeldField]) -> list[dict[str, Any]]:
+    """The receipt's lines: item names, labels (message ids) and counts, never values."""
+    return [{"field": item.field, "label": item.label, "count": item.count} for item in items]
 
 
 # --- carrying it out -----------------------------------------------------------------------------
@@ -198,7 +205,7 @@ class WithdrawalError(Exception):
 
 
 class WithdrawalRefused(WithdrawalError):
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: WithdrawalVerdict) -> None:
         super().__init__(decision.reason.value)
         self.decision = decision
 
@@ -227,39 +234,40 @@ BODY = N_(
 )
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """What ``withdraw`` did, for the caller to commit and then ``announce``."""
+
+    receipt: SnsWithdrawal
+    notification: Notification
+
+
 def withdraw(
+    session: Session,
     user: Any,
     source: DataSource,
     *,
     sign_in_methods: Iterable[str],
-    receipt_link: Callable[[str], str] | None = None,
-) -> Any:
-    """Unlink ``source`` for ``user`` and erase its data, in one committed transaction.
+    receipt_endpoint: str | None = RECEIPT_ENDPOINT,
+) -> Withdrawn:
+    """Unlink ``source`` for ``user`` and erase its data, in the caller's transaction.
 
-    Returns the ``SnsWithdrawal`` receipt. Raises ``WithdrawalRefused`` (the guard said
-    no), ``NothingToWithdraw`` (not linked and nothing held) or ``WithdrawalFailed``
-    (rolled back). ``receipt_link(reference)`` gives the notification's link.
-    Needs an app and request context with the extension initialised.
+    Adds the ``SnsWithdrawal`` receipt, an audit event and an in-app notification (linked
+    to ``receipt_endpoint`` with the receipt's reference) and flushes; the caller commits,
+    then calls ``announce``. Needs no request: a job worker can call it by ids.
+    Raises ``WithdrawalRefused`` (the guard said no), ``NothingToWithdraw`` (not linked
+    and nothing held) or ``WithdrawalFailed`` (the source or the database failed); on any
+    of them the caller rolls back.
     """
-    from flask import current_app
-
-    from . import audit, notify
-    from .extension import current_privacy, user_id_of
-    from .locks import serialize
-    from .models import SnsWithdrawal, utcnow
-    from .signals import sns_withdrawn
-
     if source.origin is not Origin.SNS:
         raise ValueError(f"{source!r} is not an SNS source")
-    privacy = current_privacy()
-    session = privacy.session
     provider = source.provider or source.key
-    decision = decide(
+    verdict = decide(
         sign_in_methods, provider, source_key=source.key, can_unlink=source.supports(Action.UNLINK)
     )
-    warn_if_sign_in_unknown(decision, source.key)
-    if not decision.allowed:
-        raise WithdrawalRefused(decision)
+    warn_if_sign_in_unknown(verdict, source.key)
+    if not verdict.allowed:
+        raise WithdrawalRefused(verdict)
 
     user_id = user_id_of(user)
     try:
@@ -273,29 +281,27 @@ def withdraw(
         if source.is_linked(user):
             raise SourceError(f"source {source.key!r} still reports a link after unlink()")
         reference = new_reference()
-        now = utcnow()
         receipt = SnsWithdrawal(
             reference=reference,
             user_id=user_id,
             source_key=source.key,
             provider=provider,
-            erased=[item.as_dict() for item in items],
+            erased=receipt_lines(items),
             summary=str(summary or "")[:2000],
-            created_at=now,
+            created_at=utcnow(),
         )
         session.add(receipt)
         session.flush()
+        erased: Counter[str] = Counter()
+        for item in items:
+            erased[item.field] += item.count
         audit.append(
             session,
             AUDIT_ACTION,
             actor_id=user_id,
             actor_role="user",
             subject_user_id=user_id,
-            data={
-                "source": source.key,
-                "reference": reference,
-                "erased": {item.field: item.count for item in items},
-            },
+            data={"source": source.key, "reference": reference, "erased": dict(erased)},
         )
         notification = notify.add(
             session,
@@ -304,20 +310,41 @@ def withdraw(
             SUBJECT,
             body=BODY,
             params={"provider": provider, "reference": reference},
-            link=receipt_link(reference) if receipt_link else None,
+            link_endpoint=receipt_endpoint,
+            link_values={"reference": reference} if receipt_endpoint else None,
         )
-        session.commit()
     except NothingToWithdraw:
-        session.rollback()
         raise
     except Exception as exc:
-        session.rollback()
         # A SourceError's message is free of personal data by contract; of anything else, only its type.
         detail = str(exc) if isinstance(exc, SourceError) else type(exc).__name__
-        log.error("SNS withdrawal failed for source %r, rolled back: %s", source.key, detail)
+        log.error("SNS withdrawal failed for source %r: %s", source.key, detail)
         raise WithdrawalFailed(source.key) from exc
+    return Withdrawn(receipt=receipt, notification=notification)
 
-    app = current_app._get_current_object()
-    sns_withdrawn.send(app, user=user, source=source, withdrawal=receipt)
-    notify.announce(notification, app)
-    return receipt
+
+def announce(app: Flask, user: Any, source: DataSource, withdrawn: Withdrawn) -> None:
+    """After the caller committed: ``sns_withdrawn``, then ``notification_created``."""
+    sns_withdrawn.send(app, user=user, source=source, withdrawal=withdrawn.receipt)
+    notify.announce(withdrawn.notification, app)
+
+
+def recent_receipts(session: Session, user_id: str, limit: int) -> list[SnsWithdrawal]:
+    """The person's latest withdrawal receipts, newest first."""
+    return list(
+        session.scalars(
+            sa.select(SnsWithdrawal)
+            .where(SnsWithdrawal.user_id == str(user_id))
+            .order_by(SnsWithdrawal.created_at.desc(), SnsWithdrawal.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def receipt_for(session: Session, user_id: str, reference: str) -> SnsWithdrawal | None:
+    """The person's own receipt ``reference``; None for anyone else's (the page answers 404)."""
+    return session.scalar(
+        sa.select(SnsWithdrawal).where(
+            SnsWithdrawal.reference == reference, SnsWithdrawal.user_id == str(user_id)
+        )
+    )

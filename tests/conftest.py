@@ -21,61 +21,47 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import os
-import re
-import secrets
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from helpers import (
+    DEMO_PASSWORD,
+    LOGIN_URL,
+    QueryLog,
+    base_config,
+    data_tables,
+    db_kind,
+    empty_tables,
+    extract_csrf_token,
+    fresh_database,
+    in_ci,
+    log_queries,
+    pg_admin_url,
+    seed_demo_data,
+)
 
 # The small host of our own (tests/privacy_host.py) and its ``make_host`` / ``host`` fixtures.
 pytest_plugins = ["privacy_host"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-DEMO_PASSWORD = "demo-password"
-LOGIN_URL = "/login"
-# Tables that record migration state, never emptied between tests.
-KEEP_TABLES = {"alembic_version", "ome_privacy_alembic_version"}
-
-
-def db_kind() -> str:
-    kind = os.environ.get("OME_TEST_DB", "sqlite").strip().lower()
-    if kind in ("postgres", "postgresql", "pg"):
-        return "postgresql"
-    if kind in ("", "sqlite"):
-        return "sqlite"
-    raise pytest.UsageError(f"OME_TEST_DB={kind!r}: use 'sqlite' or 'postgresql'")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 # --- session start: is PostgreSQL there? ----------------------------------------------------
 
 
-def _pg_admin_url() -> sa.URL:
-    return sa.make_url(os.environ.get("OME_TEST_PG_URL", DEFAULT_PG_URL))
-
-
 def pytest_report_header(config: pytest.Config) -> str:
     kind = db_kind()
-    where = _pg_admin_url().render_as_string(hide_password=True) if kind == "postgresql" else "temp file"
+    where = pg_admin_url().render_as_string(hide_password=True) if kind == "postgresql" else "temp file"
     return f"flask-ome-privacy test database: {kind} ({where})"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if db_kind() != "postgresql":
         return
-    url = _pg_admin_url()
+    url = pg_admin_url()
     engine = sa.create_engine(url, connect_args={"connect_timeout": 3}, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
@@ -107,38 +93,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # --- the database ------------------------------------------------------------------------
 
 
-def _create_pg_database() -> tuple[str, Callable[[], None]]:
-    admin_url = _pg_admin_url()
-    name = f"ome_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return admin_url.set(database=name).render_as_string(hide_password=False), drop
-
-
 @pytest.fixture(scope="session")
 def database_kind() -> str:
     """``"sqlite"`` or ``"postgresql"``: the database this run was asked for (``OME_TEST_DB``)."""
     return db_kind()
-
-
-@contextlib.contextmanager
-def fresh_database(folder: Path) -> Iterator[str]:
-    """A new, empty database of this run's kind (a SQLite file in ``folder``), dropped afterwards."""
-    if db_kind() == "postgresql":
-        url, drop = _create_pg_database()
-        try:
-            yield url
-        finally:
-            drop()
-    else:
-        yield f"sqlite:///{folder / 'test.sqlite'}"
 
 
 @pytest.fixture(scope="session")
@@ -156,18 +114,6 @@ def document_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def base_config(database_url: str, document_key: str) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "WTF_CSRF_ENABLED": True,
-        "SECRET_KEY": "test",
-        "OME_PRIVACY_DOCUMENT_KEYS": document_key,
-        # The demo "Continue with Facebook" (carol signs in with it); tests without it turn it off.
-        "WORLD_OME_DEMO": True,
-    }
-
-
 def create_schema(app: Any) -> None:
     """Our Alembic migrations, then the example site's own tables."""
     from example_app.models import db
@@ -176,61 +122,6 @@ def create_schema(app: Any) -> None:
     upgrade(app)
     with app.app_context():
         db.create_all()
-
-
-def data_tables(engine: sa.Engine) -> list[str]:
-    """Every table in the database except migration bookkeeping."""
-    return sorted(set(sa.inspect(engine).get_table_names()) - KEEP_TABLES)
-
-
-def empty_tables(engine: sa.Engine, tables: list[str]) -> None:
-    """Delete every row and reset id sequences, on SQLite as on PostgreSQL."""
-    if not tables:
-        return
-    preparer = engine.dialect.identifier_preparer
-    quoted = [preparer.quote(name) for name in tables]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            # Only the tables a test wrote to: TRUNCATE costs per table, even an empty one.
-            probe = " UNION ALL ".join(
-                f"SELECT {n} WHERE EXISTS (SELECT 1 FROM {name})" for n, name in enumerate(quoted)
-            )
-            dirty = [quoted[n] for (n,) in connection.execute(sa.text(probe))]
-            # A session a test left open would make TRUNCATE wait for ever: fail instead.
-            connection.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
-            if dirty:
-                # TRUNCATE fires no row triggers, so append-only guards on the audit table stay out of it.
-                connection.execute(sa.text(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE"))
-            # Ids handed out to rows that are gone again (inserted then deleted) start over too.
-            used = connection.execute(
-                sa.text(
-                    "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
-                    "WHERE schemaname = current_schema() AND last_value IS NOT NULL"
-                )
-            ).scalars()
-            for sequence in used:
-                connection.execute(sa.text(f"ALTER SEQUENCE {sequence} RESTART"))
-        else:
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            for name in quoted:
-                connection.exec_driver_sql(f"DELETE FROM {name}")
-            has_sequence = connection.exec_driver_sql(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='sqlite_sequence'"
-            ).first()
-            if has_sequence:
-                connection.exec_driver_sql("DELETE FROM sqlite_sequence")
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-
-
-def seed_demo_data(app: Any) -> Any:
-    """Run ``example_app.seed.seed_demo`` in an app context and commit; returns what it returns."""
-    from example_app.models import db
-    from example_app.seed import seed_demo
-
-    with app.app_context():
-        result = seed_demo(db) if inspect.signature(seed_demo).parameters else seed_demo()
-        db.session.commit()
-        return result
 
 
 @pytest.fixture(scope="session")
@@ -347,32 +238,6 @@ def seeded_app(app: Any, seeded: Any) -> Any:
 # --- forms, CSRF and signing in --------------------------------------------------------------
 
 
-class _FormFields(HTMLParser):
-    """Collects ``<input name=... value=...>`` pairs (last one wins)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "input":
-            attributes = dict(attrs)
-            if attributes.get("name"):
-                self.values[attributes["name"] or ""] = attributes.get("value") or ""
-
-
-def extract_csrf_token(html: str) -> str:
-    parser = _FormFields()
-    parser.feed(html)
-    token = parser.values.get("csrf_token")
-    if not token:
-        meta = re.search(r'<meta\s+name="csrf-token"\s+content="([^"]+)"', html)
-        token = meta.group(1) if meta else None
-    if not token:
-        raise AssertionError("no csrf_token field on the page")
-    return token
-
-
 @pytest.fixture
 def csrf_token() -> Callable[[Any, str], str]:
     """``csrf_token(client, url)``: GET ``url`` (must answer 200) and return its form's CSRF token."""
@@ -399,7 +264,7 @@ def login(csrf_token: Callable[[Any, str], str]) -> Callable[..., Any]:
         token = csrf_token(client, LOGIN_URL)
         response = client.post(LOGIN_URL, data={"email": email, "password": password, "csrf_token": token})
         if expect_success:
-            assert response.status_code in (302, 303), (
+            assert response.status_code == 302, (
                 f"signing in as {email} answered {response.status_code}, expected a redirect"
             )
         return response
@@ -419,36 +284,6 @@ def logout(csrf_token: Callable[[Any, str], str]) -> Callable[[Any], Any]:
 
 
 # --- counting queries ------------------------------------------------------------------------
-
-
-@dataclass
-class QueryLog:
-    statements: list[str] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-    def __len__(self) -> int:
-        return len(self.statements)
-
-    def __str__(self) -> str:
-        return "\n".join(f"{n}. {sql}" for n, sql in enumerate(self.statements, 1))
-
-
-@contextlib.contextmanager
-def log_queries(engine: sa.Engine) -> Iterator[QueryLog]:
-    """``with log_queries(engine) as queries: ...``: every SQL statement sent on ``engine`` meanwhile."""
-    log = QueryLog()
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        log.statements.append(" ".join(statement.split()))
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield log
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

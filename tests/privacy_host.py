@@ -33,11 +33,11 @@ from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
-from conftest import QueryLog, empty_tables, log_queries
 from flask import Flask, abort
 from flask_login import LoginManager, UserMixin, login_user
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import generate_csrf
+from helpers import QueryLog, empty_tables, log_queries
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_ome_privacy import Action, DataSource, OmePrivacy, Origin, Record, SourceError, SourceField

@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from conftest import QueryLog
+from helpers import QueryLog
 from privacy_host import AccountSource, BrokenSource, Host, MakeHost, SurveySource
 
 DATA_URL = "/account/privacy/data"
@@ -58,7 +58,7 @@ def test_each_value_shows_with_its_label_and_when_it_was_obtained(host, alice):
     account = visible(section(page(host, alice), "account"))
     assert "Name" in account and "Alice Liddell" in account
     assert "Email address" in account and "alice-secret@wonder.example" in account
-    assert "Apr 1, 2024" in account  # privacy_host.T0, the time the values were obtained
+    assert "April 1, 2024 18:00 (Japan Time)" in account  # privacy_host.T0 (09:00 UTC), in Japan time
 
 
 def test_required_items_are_marked_and_what_required_means_is_explained(host, alice):
@@ -180,7 +180,7 @@ def test_the_provision_log_shows_to_whom_what_and_when_with_a_way_to_ask_to_stop
     assert "Client A KK" in text
     assert "Personal information about users" in text
     assert "Personal information related to the organisational improvement service" in text
-    assert "Apr 1, 2024" in text
+    assert "April 1, 2024 18:00 (Japan Time)" in text
     assert 'href="/privacy/purposes#request-stop_third_party"' in provisions
 
 
@@ -225,8 +225,11 @@ def test_the_number_of_sql_statements_does_not_grow_with_the_data(host):
     at_thousand = statements_for_data_page(host, large)
 
     assert len(at_one.statements) == len(at_thousand.statements), f"1:\n{at_one}\n1000:\n{at_thousand}"
-    # user, 2 x surveys (values + COUNT), 2 x chatter (values + is_linked), consents, provisions
-    assert len(at_thousand.statements) <= 8, str(at_thousand)
+    # user, 2 x surveys (values + COUNT), 2 x chatter (values + is_linked), consents, provisions;
+    # each source is read inside a savepoint (SAVEPOINT + RELEASE), so a failing one loses nothing.
+    queries = [q for q in at_thousand.statements if not q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(queries) <= 8, str(at_thousand)
+    assert len(at_thousand.statements) - len(queries) == 2 * 2, str(at_thousand)
 
 
 # --- only the signed-in user's data -------------------------------------------------------------------

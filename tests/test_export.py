@@ -153,6 +153,19 @@ def test_csv_cells_can_never_run_as_formulas(host, alice):
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tcmd", "'\tcmd"),
         ("\rcmd", "'\rcmd"),
+        # ASVS 5.0 V1.2.10 and what a probe found written unescaped (issue 7, item 11)
+        ("\0=1+1", "'\0=1+1"),
+        ("\n=1+1", "'\n=1+1"),
+        (" =1+1", "' =1+1"),
+        ("  @SUM(A1)", "'  @SUM(A1)"),
+        ("\u3000=1+1", "'\u3000=1+1"),  # an ideographic (full-width) space first
+        (";=1+1", "';=1+1"),
+        ("＝1+1", "'＝1+1"),
+        ("＋81 90", "'＋81 90"),
+        ("－2", "'－2"),
+        ("＠SUM(A1)", "'＠SUM(A1)"),
+        (" plain", " plain"),
+        ("a;b", "a;b"),
         ("safe = yes", "safe = yes"),
         ("山田", "山田"),
         (None, ""),
@@ -183,6 +196,25 @@ def test_downloads_are_dated_attachments_that_are_not_cached(host, alice, path, 
     day = datetime.now(timezone.utc).date().isoformat()
     assert response.headers["Content-Disposition"] == f'attachment; filename="{name.format(day=day)}"'
     assert response.headers["Cache-Control"] == "no-store"  # survives streaming
+
+
+@pytest.mark.parametrize("path", [".json", "/surveys.csv"])
+def test_a_head_request_is_no_export_and_leaves_no_audit_event(host, alice, path):
+    client = host.client_for(alice)
+    response = client.head(EXPORT + path)
+    assert response.status_code == 200
+    assert response.get_data() == b""
+    with host.app.app_context():
+        exported = db.session.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(AuditEvent.action == "data.exported")
+        )
+    assert exported == 0
+    client.get(EXPORT + path).get_data()  # the body sent: now it is an export
+    with host.app.app_context():
+        exported = db.session.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(AuditEvent.action == "data.exported")
+        )
+    assert exported == 1
 
 
 def test_each_download_is_audited_with_ids_and_codes_only(host, alice):

@@ -54,7 +54,7 @@ def test_a_host_template_overrides_one_page(make_host: MakeHost, tmp_path: Path)
     assert "Our own purposes page" in text
     # Pages the host did not override still come from the package.
     client.get("/_test/sign-in/1")
-    assert "あなたのプライバシー" in client.get("/account/privacy/").get_data(as_text=True)
+    assert "お客様のプライバシー" in client.get("/account/privacy/").get_data(as_text=True)
 
 
 def test_pages_extend_the_hosts_layout(make_host: MakeHost, tmp_path: Path) -> None:

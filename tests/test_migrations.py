@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import fresh_database
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from helpers import fresh_database
 
 from flask_ome_privacy import OmePrivacy, migrate
 from flask_ome_privacy.models import ALL_MODELS, Base

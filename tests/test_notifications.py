@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import extract_csrf_token
+from helpers import extract_csrf_token
 
 from flask_ome_privacy import N_, notify
 from flask_ome_privacy.models import Notification
@@ -93,7 +93,7 @@ def test_a_notification_is_written_in_the_language_of_whoever_reads_it(seeded_ap
     english = alice.get(LIST).get_data(as_text=True)
     assert "Your privacy" in english and "added 2026-01-02" in english
     japanese = alice.get(LIST, headers={"Accept-Language": "ja"}).get_data(as_text=True)
-    assert "あなたのプライバシー" in japanese and "2026-01-02追加" in japanese
+    assert "お客様のプライバシー" in japanese and "2026-01-02追加" in japanese
     with seeded_app.app_context():
         stored = db.session.scalar(sa.select(Notification))
         assert (stored.subject, stored.body, stored.params) == (

@@ -134,6 +134,20 @@ def test_the_wheel_is_named_for_version_0_1_0(wheel: Path) -> None:
     assert wheel.name.startswith("flask_ome_privacy-0.1.0-"), wheel.name
 
 
+def test_the_wheel_carries_the_one_version_and_the_mit_license(wheel: Path) -> None:
+    import flask_ome_privacy
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(metadata_name).decode("utf-8")
+    assert f"Version: {flask_ome_privacy.__version__}\n" in metadata
+    assert "License: MIT" in metadata or "License-Expression: MIT" in metadata
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names)
+    # the dev extra is the test extra plus build, written once
+    assert "Requires-Dist: flask-ome-privacy[test]; extra == \"dev\"" in metadata
+
+
 def test_the_wheel_ships_templates_translations_migrations_and_py_typed(wheel: Path) -> None:
     problems = wheel_problems(wheel)
     assert not problems, "\n".join(problems)

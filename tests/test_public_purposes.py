@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import extract_csrf_token
+from helpers import extract_csrf_token
 from privacy_host import BENCHMARK, NEWSLETTER, MakeHost
 
 URL = "/privacy/purposes"
@@ -148,9 +148,98 @@ def test_each_kind_of_request_is_explained_and_only_disclosure_and_purpose_notic
     assert "records of providing it to third parties" in fees["disclose"]
     text = text_of(requests)
     assert "registered cash mail" in text
-    assert "recorded delivery" in text and "identity document showing your name and current address" in text
-    assert "seal registration certificate issued within the last three months" in text
-    assert 'href="/account/privacy/"' in requests
+    assert (
+        "recorded delivery" in text and "identity document that shows your name and current address" in text
+    )
+    assert "seal registration certificate, issued within the last three months" in text
+
+
+# --- policy Art. 4 and 5 where a person reads how to make a request ---------------------------
+
+
+def test_the_request_section_says_an_incomplete_request_may_not_be_accepted(app: Any) -> None:
+    requests = section(get(app), "requests")
+    note = re.search(r'<p class="omep-note" role="note" id="incomplete-requests">(.*?)</p>', requests, re.S)
+    assert note is not None
+    assert "If something is missing from a request or it is incomplete, we may not be able to accept it" in (
+        text_of(note.group(1))
+    )
+    # Said where the documents are asked for: after the steps, before the representatives.
+    assert requests.index("identity document") < note.start() < requests.index("Requests by a representative")
+
+
+def test_the_request_section_says_what_is_written_on_a_request_is_used_only_to_answer_it(app: Any) -> None:
+    text = text_of(section(get(app), "requests"))
+    assert (
+        "What you write on the request form is used only to answer your request, and for nothing else" in text
+    )
+
+
+def test_corrections_and_deletions_follow_an_identity_check_when_judged_necessary(app: Any) -> None:
+    text = text_of(section(get(app), "requests"))
+    assert (
+        "We correct or delete personal information when we judge, after looking into your request, that it "
+        "is necessary, and only after verifying that the request comes from you" in text
+    )
+
+
+def test_the_required_items_rule_is_on_the_public_page_too(app: Any) -> None:
+    text = text_of(section(get(app), "purposes"))
+    assert (
+        "Giving us personal information is voluntary. If you do not give us the items the service needs"
+        in text
+    )
+    assert "we may not be able to provide the service to you" in text
+
+
+def test_compliance_with_laws_and_guidelines_is_published(app: Any) -> None:
+    assert (
+        "We comply with the laws and regulations on the protection of personal information and with the "
+        "guidelines set by the government" in text_of(section(get(app), "safety"))
+    )
+
+
+# --- policy Art. 4.3: requests are made by post until the site has an online form -------------
+
+
+def test_without_an_online_form_the_page_promises_no_online_requests_and_links_nowhere_back(app: Any) -> None:
+    """The privacy center's request links open this page; it must not send people back there."""
+    for headers in (EN, JA):
+        html = get(app, headers)
+        requests = section(html, "requests")
+        assert "Online" not in requests and "オンライン" not in requests
+        assert "/account/privacy" not in requests
+        assert "encrypted" not in section(html, "safety")  # uploaded documents: part of the online flow
+    assert "Requests are made by post" in text_of(section(get(app), "requests"))
+
+
+def test_with_an_online_form_the_page_offers_it(make: Any) -> None:
+    app = make()
+
+    def new_request() -> str:
+        return "request form"
+
+    # A tiny stand-in for the requests flow, registered under the endpoint the package looks for.
+    app.add_url_rule("/account/privacy/requests/new", "ome_privacy_account.new_request", new_request)
+    html = get(app)
+    text = text_of(section(html, "requests"))
+    assert "Online: sign in and use the request form in your privacy center" in text
+    assert 'href="/account/privacy/requests/new">Make a request online</a>' in section(html, "requests")
+    assert "By post, as the privacy policy sets out" in text
+    assert "Identity documents sent with requests are encrypted" in text_of(section(html, "safety"))
+    assert "オンラインで請求する" in section(get(app, JA), "requests")
+    # The privacy center's request links now open the form, with the kind filled in.
+    client = app.test_client()
+    client.get("/_test/sign-in/1")
+    data_page = client.get("/account/privacy/data", headers=EN).get_data(as_text=True)
+    assert 'href="/account/privacy/requests/new?kind=correct&amp;source=account"' in data_page
+
+
+def test_without_an_online_form_the_privacy_centers_request_links_open_this_page(app: Any) -> None:
+    client = app.test_client()
+    client.get("/_test/sign-in/1")
+    data_page = client.get("/account/privacy/data", headers=EN).get_data(as_text=True)
+    assert 'href="/privacy/purposes#request-correct"' in data_page
 
 
 def test_the_fee_follows_configuration(make: Any) -> None:
@@ -161,15 +250,35 @@ def test_the_fee_follows_configuration(make: Any) -> None:
 def test_safety_measures_complaints_and_the_inquiry_contact_are_published(app: Any) -> None:
     html = get(app)
     safety = text_of(section(html, "safety"))
-    assert "encrypted" in safety and "tamper-evident audit trail" in safety and "bound by contract" in safety
+    assert "tamper-evident audit trail" in safety and "bound by contract" in safety
     assert "Privacy inquiry desk, or the PPC" in section(html, "complaints")
     assert "privacy@crafters.example" in html and "Privacy inquiry desk" in html
+    assert "We have a management system for protecting personal information" in safety
+
+
+def test_the_personal_information_protection_commission_is_a_link(make: Any) -> None:
+    for app in (make(), make(OME_PRIVACY_COMPLAINTS_CONTACT="")):
+        for headers, label in (
+            (EN, "Personal Information Protection Commission website"),
+            (JA, "個人情報保護委員会のウェブサイト"),
+        ):
+            complaints = section(get(app, headers), "complaints")
+            assert f'<a href="https://www.ppc.go.jp/">{label}</a>' in complaints
+
+
+def test_addresses_in_the_complaints_contact_become_links(make: Any) -> None:
+    app = make(
+        OME_PRIVACY_COMPLAINTS_CONTACT="Write to desk@crafters.example or see https://crafters.example/help"
+    )
+    complaints = section(get(app), "complaints")
+    assert 'href="mailto:desk@crafters.example"' in complaints
+    assert 'href="https://crafters.example/help"' in complaints
 
 
 def test_without_a_complaints_contact_complaints_go_to_the_inquiry_contact(make: Any) -> None:
     complaints = text_of(section(get(make(OME_PRIVACY_COMPLAINTS_CONTACT="")), "complaints"))
     assert "go to the inquiry contact below" in complaints
-    assert "Personal Information Protection Commission" in complaints
+    assert "Personal Information Protection Commission of Japan" in complaints
 
 
 def test_the_page_has_a_table_of_contents_and_one_h1(app: Any) -> None:
@@ -223,4 +332,3 @@ def test_a_signed_in_visitor_gets_a_private_copy(app: Any) -> None:
     response = client.get(URL, headers=EN)
     assert response.headers["Cache-Control"] == "private, no-cache"
     assert "public" not in response.headers["Cache-Control"]
-

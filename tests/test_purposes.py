@@ -10,8 +10,8 @@ from privacy_host import NEWSLETTER
 
 from flask_ome_privacy.purposes import (
     ChangeKind,
+    ConsentDecision,
     ConsentRule,
-    Decision,
     Processor,
     Purpose,
     PurposeRegister,
@@ -137,19 +137,19 @@ def test_a_consent_purpose_needs_a_grant_to_the_current_wording() -> None:
     reg = register()
     key = "user_info.newsletter"
     assert not may_use(reg, key, None, AFTER)
-    assert not may_use(reg, key, Decision(key, 1, False), AFTER)
-    assert may_use(reg, key, Decision(key, 1, True), AFTER)
+    assert not may_use(reg, key, ConsentDecision(key, 1, False), AFTER)
+    assert may_use(reg, key, ConsentDecision(key, 1, True), AFTER)
 
 
 def test_a_grant_to_an_older_wording_does_not_cover_the_new_one() -> None:
     reg = register({**NEWSLETTER, "version": 2, "text": "Newsletter and partner offers"})
-    assert not may_use(reg, "user_info.newsletter", Decision("user_info.newsletter", 1, True), AFTER)
-    assert may_use(reg, "user_info.newsletter", Decision("user_info.newsletter", 2, True), AFTER)
+    assert not may_use(reg, "user_info.newsletter", ConsentDecision("user_info.newsletter", 1, True), AFTER)
+    assert may_use(reg, "user_info.newsletter", ConsentDecision("user_info.newsletter", 2, True), AFTER)
 
 
 def test_a_consent_given_in_advance_applies_only_from_the_purposes_date() -> None:
     reg = register()
-    grant = Decision("user_info.newsletter", 1, True)
+    grant = ConsentDecision("user_info.newsletter", 1, True)
     assert not may_use(reg, "user_info.newsletter", grant, BEFORE)
     assert may_use(reg, "user_info.newsletter", grant, date(2026, 10, 1))
     assert not in_effect(reg.get("user_info.newsletter"), BEFORE)
@@ -168,14 +168,14 @@ def test_a_person_who_has_not_decided_is_asked() -> None:
 
 @pytest.mark.parametrize("granted", [True, False])
 def test_a_decision_on_the_current_wording_is_not_asked_again(granted: bool) -> None:
-    decisions = {"user_info.newsletter": Decision("user_info.newsletter", 1, granted)}
+    decisions = {"user_info.newsletter": ConsentDecision("user_info.newsletter", 1, granted)}
     assert consent_asks_for(register(), decisions) == []
 
 
 @pytest.mark.parametrize("granted", [True, False])
 def test_after_a_rewording_everyone_is_asked_again_and_told_why(granted: bool) -> None:
     reg = register({**NEWSLETTER, "version": 2, "text": "Newsletter and partner offers"})
-    previous = Decision("user_info.newsletter", 1, granted)
+    previous = ConsentDecision("user_info.newsletter", 1, granted)
     [ask] = consent_asks_for(reg, {"user_info.newsletter": previous})
     assert ask.wording_changed and ask.previous == previous
 

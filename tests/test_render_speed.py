@@ -1,6 +1,6 @@
 """Faster pages that read exactly as before (issue 10: the data page and the public page).
 
-Translations and date formats are bound once per render (``i18n.template_i18n``) instead of
+Translations are bound once per render (``i18n.template_i18n``) instead of
 looked up on every call; the public purposes page's own part is rendered once per language
 and configuration and served from a cache, with the host's layout rendered around it every
 time. Both must be invisible to a reader: same words, same dates, nobody else's layout.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timezone
 from typing import Any
 
 import flask_babel
@@ -53,35 +52,6 @@ def test_the_bound_helpers_render_the_same_text_as_flask_babel(app: Any, languag
         assert "あなたのデータ" in ours or "データ" in ours
 
 
-MOMENTS: list[Any] = [
-    datetime(2025, 3, 31, 15, 30, tzinfo=timezone.utc),  # already 1 April in Tokyo
-    datetime(2025, 3, 31, 15, 30),  # naive: taken as UTC, as Flask-Babel does
-    datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
-    date(2026, 10, 1),
-]
-
-
-@pytest.mark.parametrize("language", ["ja", "en"])
-def test_the_bound_date_helpers_format_like_the_dateformat_and_timeformat_filters(
-    app: Any, language: str
-) -> None:
-    with app.test_request_context("/", headers={"Accept-Language": language}):
-        helpers = template_i18n()
-        for value in MOMENTS:
-            for style in (None, "short", "medium", "long", "full"):
-                assert helpers["ome_date"](value, style) == flask_babel.format_date(value, style), (
-                    value,
-                    style,
-                )
-                # asked twice (the second answer comes from the per-render memo)
-                assert helpers["ome_date"](value, style) == flask_babel.format_date(value, style)
-                if isinstance(value, datetime):
-                    assert helpers["ome_time"](value, style) == flask_babel.format_time(value, style)
-            assert helpers["ome_date"](value, "medium", rebase=False) == flask_babel.format_date(
-                value, "medium", rebase=False
-            )
-
-
 @pytest.mark.parametrize("language", ["ja", "en"])
 def test_the_data_page_reads_exactly_as_with_flask_babels_own_lookups(
     seeded_app: Any, login: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, language: str
@@ -99,7 +69,7 @@ def test_the_data_page_reads_exactly_as_with_flask_babels_own_lookups(
                 original: Callable[[], dict[str, Any]] = original, url: str = url
             ) -> dict[str, Any]:
                 context = original()
-                for name in ("_", "gettext", "ngettext", "ome_date", "ome_time"):
+                for name in ("_", "gettext", "ngettext"):
                     context.pop(name)
                 context["tr"] = common.translate
                 slow_renders.append(url)

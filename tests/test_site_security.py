@@ -129,7 +129,7 @@ def no_demo_app(app_config: dict, _schema: list[str]) -> Any:
     import example_app
 
     application = example_app.create_app({**app_config, "WORLD_OME_DEMO": False})
-    from conftest import seed_demo_data
+    from helpers import seed_demo_data
 
     seed_demo_data(application)
     return application
@@ -143,7 +143,7 @@ def test_without_the_demo_flag_there_is_no_facebook_demo_and_no_list_of_accounts
     assert "Facebookでログイン" not in page
     assert "/login/facebook/demo" not in page
     token = client.get("/login")
-    from conftest import extract_csrf_token
+    from helpers import extract_csrf_token
 
     response = client.post(
         "/login/facebook/demo",
@@ -352,7 +352,7 @@ def test_successful_sign_ins_are_not_counted(low_limits, client, csrf_token, log
 
 
 def test_limits_are_shared_through_redis_when_configured(_schema, app_config, redis_url, csrf_token):
-    from conftest import seed_demo_data
+    from helpers import seed_demo_data
 
     import example_app
 
@@ -378,7 +378,7 @@ def test_limits_are_shared_through_redis_when_configured(_schema, app_config, re
     from example_app.models import db
 
     with worker_one.app_context():
-        from conftest import empty_tables
+        from helpers import empty_tables
 
         db.session.remove()
         empty_tables(db.engine, _schema)
@@ -419,7 +419,7 @@ def test_the_session_cookie_is_samesite_lax_and_not_secure_over_http(seeded_app,
 def test_the_session_cookie_is_secure_when_the_site_is_served_over_https(
     _schema, app_config, monkeypatch, csrf_token
 ):
-    from conftest import extract_csrf_token
+    from helpers import extract_csrf_token
 
     import example_app
 
@@ -579,7 +579,7 @@ def test_make_demo_gives_an_old_demo_database_session_tokens(tmp_path, document_
     assert len(tokens) >= 6 and all(token for _, token in tokens)
     assert len({token for _, token in tokens}) == len(tokens)
     client = app.test_client()
-    from conftest import extract_csrf_token
+    from helpers import extract_csrf_token
 
     token = extract_csrf_token(client.get("/login").get_data(as_text=True))
     signed_in = client.post("/login", data={"email": BOB, "password": "demo-password", "csrf_token": token})

@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import extract_csrf_token
+from helpers import extract_csrf_token
 from privacy_host import BrokenChirpSource, ChirpSource, Host, MakeHost, NotesSource
 
+from flask_ome_privacy import Record, SourceField, notify
 from flask_ome_privacy.models import AuditEvent, Notification, SnsWithdrawal
 from flask_ome_privacy.reauth import AUTH_AT_KEY
 from flask_ome_privacy.signals import notification_created, sns_withdrawn
@@ -149,6 +150,29 @@ def test_the_sns_page_shows_each_link_since_when_and_what_came_through_it(tiny):
     assert 'href="/account/privacy/sns/chirp/withdraw"' in page
 
 
+class QuizChirpSource(ChirpSource):
+    """Chirp that also sent quiz answers, each value labelled with its own question."""
+
+    fields = (*ChirpSource.fields, SourceField("quiz", "Quiz answer"))
+
+    def collect(self, user: Any) -> Iterator[Record]:
+        yield from super().collect(user)
+        if self.is_linked(user):
+            yield Record("quiz", "blue", label="Favourite colour")
+            yield Record("quiz", "tea", label="Favourite drink")
+
+
+def test_the_sns_page_shows_each_values_own_label(make_tiny):
+    host = make_tiny(QuizChirpSource)
+    link_chirp(host, "u-alice")
+    client = signed_in(host, "u-alice")
+    for url in ("/account/privacy/sns", WITHDRAW):
+        page = client.get(url).get_data(as_text=True)
+        assert "Favourite colour" in page and "Favourite drink" in page, url
+        assert page.index("Favourite colour") < page.index("blue") < page.index("Favourite drink")
+        assert "Chirp handle" in page  # values without a label of their own keep the field's
+
+
 def test_only_the_signed_in_persons_own_link_is_shown(tiny):
     page = signed_in(tiny, "u-alice").get("/account/privacy/sns").get_data(as_text=True)
     assert "@u-bob-handle" not in page and "chirp-u-bob" not in page
@@ -222,7 +246,10 @@ def test_withdrawing_erases_the_data_and_leaves_a_receipt_audit_event_notificati
         notification = session.scalar(sa.select(Notification).where(Notification.user_id == "u-alice"))
         assert notification.kind == "sns_withdrawn"
         assert notification.params == {"provider": "Chirp", "reference": reference}
-        assert notification.link == receipt_url
+        assert notification.link_endpoint == "ome_privacy_account.sns_receipt"
+        assert notification.link_values == {"reference": reference}
+        with tiny.app.test_request_context():
+            assert notify.link_url(notification) == receipt_url
         # no values anywhere in what we keep
         kept = repr((receipt.erased, receipt.summary, event.data, notification.params))
         assert "@u-alice-handle" not in kept and "friend0" not in kept
@@ -492,7 +519,7 @@ def test_carol_who_signs_in_only_with_facebook_is_refused(seeded_app, client, cs
     signed_in_response = client.post(
         "/login/facebook/demo", data={"email": "carol@example.com", "csrf_token": token}
     )
-    assert signed_in_response.status_code in (302, 303)
+    assert signed_in_response.status_code == 302
 
     page = client.get("/account/privacy/sns").get_data(as_text=True)
     assert "Facebook is your only way to sign in" in page

@@ -5,35 +5,27 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask_ome_privacy.models import PrivacyRequest, utcnow
+from flask_ome_privacy import privacy_requests
+from flask_ome_privacy.lifecycle import Status
+from flask_ome_privacy.models import utcnow
+from flask_ome_privacy.state import get_state
 
 
 def add_requests(app: Any, db: Any, count: int, *, overdue: int = 0) -> None:
+    """``count`` requests under identity review (``overdue`` of them past due) and one closed."""
     now = utcnow()
     with app.app_context():
+        state = get_state(app)
         for number in range(count):
             received = now - timedelta(days=20 if number < overdue else 1, hours=number % 24)
-            db.session.add(
-                PrivacyRequest(
-                    reference=f"PR-TEST-{number:05d}",
-                    user_id="1",
-                    kind="disclose",
-                    status="identity_review",
-                    received_at=received,
-                    due_at=received + timedelta(days=14),
-                    target_days=14,
-                )
+            request = privacy_requests.submit(
+                state, user_id="1", kind="disclose", reference=f"PR-TEST-{number:05d}", now=received
             )
-        db.session.add(
-            PrivacyRequest(
-                reference="PR-CLOSED",
-                user_id="1",
-                kind="erase",
-                status="completed",
-                received_at=now,
-                due_at=now + timedelta(days=14),
+            privacy_requests.move(
+                db.session, request, Status.IDENTITY_REVIEW, actor_id=None, actor_role="system"
             )
-        )
+        closed = privacy_requests.submit(state, user_id="1", kind="erase", reference="PR-CLOSED", now=now)
+        privacy_requests.move(db.session, closed, Status.WITHDRAWN, actor_id="1", actor_role="user")
         db.session.commit()
 
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from .account import build_account_blueprint
+from .common import security_headers, template_context
 from .public import build_public_blueprint
 from .staff import build_staff_blueprint
 
 __all__ = [
     "register_blueprints",
+    "security_headers",
+    "template_context",
+    "build_assets_blueprint",
+    "install_template_context",
     "build_account_blueprint",
     "build_public_blueprint",
     "build_staff_blueprint",
@@ -26,13 +31,21 @@ def build_assets_blueprint() -> Blueprint:
     Blueprint template folders come after the app's own, so a host overrides any page by
     placing the same path (``ome_privacy/...``) in its templates folder.
     """
-    return Blueprint(
+    bp = Blueprint(
         "ome_privacy",
         "flask_ome_privacy",
         static_folder="static",
         static_url_path="/_ome_privacy/static",
         template_folder="templates",
     )
+    bp.after_request(security_headers)
+    return bp
+
+
+def install_template_context(app: Flask) -> None:
+    """Our template helpers for every template of the app, not only our blueprints' pages:
+    a host that declines the blueprints renders our templates from its own views."""
+    app.context_processor(template_context)
 
 
 def register_blueprints(app: Flask) -> None:

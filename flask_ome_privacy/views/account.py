@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, render_template
 from flask_login import current_user
 
 from .. import notify
 from ..consents import pending_asks
-from ..extension import current_privacy
-from ..holdings import read_safely
-from ..lifecycle import CLOSED_STATUSES, Status
-from ..models import PrivacyRequest
+from ..holdings import source_counts
+from ..lifecycle import Status
+from ..privacy_requests import open_requests_for
+from ..state import current_state
 from . import consents, data
 from . import notifications as notifications_views
 from . import sns as sns_views
@@ -33,33 +32,14 @@ def build_account_blueprint() -> Blueprint:
 
 
 def overview() -> str:
-    privacy = current_privacy()
-    session = privacy.session
+    state = current_state()
     user_id = current_user_id()
-    user = current_user._get_current_object()
-    sources = [
-        {
-            "source": source,
-            # None: the source failed; the page says it could not be read just now.
-            "count": read_safely(session, source, lambda source=source: source.count(user)),
-            "category": privacy.purposes.categories.get(source.category),
-        }
-        for source in privacy.sources
-    ]
-    open_requests = session.scalars(
-        sa.select(PrivacyRequest)
-        .where(
-            PrivacyRequest.user_id == user_id,
-            PrivacyRequest.status.not_in([s.value for s in CLOSED_STATUSES]),
-        )
-        .order_by(PrivacyRequest.received_at.desc())
-    ).all()
-    unread = notify.unread_count(session, user_id)
     return render_template(
         "ome_privacy/account/overview.html",
-        sources=sources,
-        open_requests=open_requests,
-        consent_asks=pending_asks(session, privacy.purposes, user_id),  # one query
-        unread_notifications=unread or 0,
+        # a count of None: the source failed; the page says it could not be read just now.
+        sources=source_counts(state, current_user._get_current_object()),
+        open_requests=open_requests_for(state.session, user_id),
+        consent_asks=pending_asks(state.session, state.purposes, user_id),  # one query
+        unread_notifications=notify.unread_count(state.session, user_id),
         Status=Status,
     )

@@ -1,63 +1,264 @@
-"""What every privacy page shares: access guards, no-store caching, template helpers."""
+"""What every privacy page shares: access guards, security headers, no-store caching, template helpers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, url_for
-from flask_babel import get_locale
-from flask_login import current_user
+from babel.dates import get_timezone_name
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    request,
+    url_for,
+)
+from flask_babel import format_date, format_time, get_locale, get_timezone
+from flask_login import current_user, login_url
 
 from ..config import config_value
-from ..extension import current_privacy, user_id_of
-from ..i18n import template_i18n, translate
+from ..i18n import gettext, template_i18n, translate
+from ..policy_text import Policy, anchor_for, citation_label, load_policies
+from ..state import current_privacy, user_id_of
 
 #: The endpoint of the online request form, once the requests flow is registered.
 REQUEST_FORM_ENDPOINT = "ome_privacy_account.new_request"
+#: The public policy page, and where the parsed policy texts of an app are kept.
+POLICY_ENDPOINT = "ome_privacy_public.policy"
+POLICY_STATE_KEY = "ome_privacy.policy_text"
 
 
-def request_url(kind: str, **params: str) -> str:
+def request_form_url() -> str | None:
+    """The online request form, or None while the app has none: texts that describe online
+    requests appear only when this is not None (the rule ``request_url`` follows too)."""
+    if REQUEST_FORM_ENDPOINT in current_app.view_functions:
+        return url_for(REQUEST_FORM_ENDPOINT)
+    return None
+
+
+def has_endpoint(endpoint: str) -> bool:
+    """Is ``endpoint`` registered on this app? (A host may decline or move our pages.)"""
+    return endpoint in current_app.view_functions
+
+
+def optional_url(endpoint: str, **values: Any) -> str | None:
+    """``url_for(endpoint, **values)`` when this app has that page, else None (no dead links)."""
+    return url_for(endpoint, **values) if has_endpoint(endpoint) else None
+
+
+def request_url(kind: str, **params: Any) -> str:
     """Where a person starts a rights request of ``kind`` (``correct``, ``delete``, ...).
 
     The online form when the app has it (``kind`` and e.g. ``source`` prefilled); until then,
     the public page's entry for that kind, which says how to make it by post. Never a dead link.
     """
-    if REQUEST_FORM_ENDPOINT in current_app.view_functions:
+    if has_endpoint(REQUEST_FORM_ENDPOINT):
         return url_for(REQUEST_FORM_ENDPOINT, kind=kind, **params)
     return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
 
 
+def load_policy_texts(app: Flask) -> None:
+    """Parse ``OME_PRIVACY_POLICY_TEXT`` once per app, when the public pages are registered.
+
+    A missing file or a text without articles raises here, at start-up.
+    """
+    app.extensions[POLICY_STATE_KEY] = load_policies(
+        config_value("POLICY_TEXT", app), config_value("LANGUAGES", app), app.root_path
+    )
+
+
+def policy_for(language: str) -> tuple[Policy | None, str]:
+    """The policy in ``language``, else in the first configured language that has one.
+
+    Returns the policy and the language it is written in (None when there is no policy page).
+    """
+    if POLICY_ENDPOINT not in current_app.view_functions:
+        return None, language
+    policies: dict[str, Policy] = current_app.extensions.get(POLICY_STATE_KEY) or {}
+    if language in policies:
+        return policies[language], language
+    for other in [*config_value("LANGUAGES"), *policies]:
+        if other in policies:
+            return policies[other], other
+    return None, language
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A reference to the policy as a page shows it: the label, and the paragraph's address."""
+
+    label: str
+    href: str | None
+
+
+def cite(ref: str) -> Citation:
+    """``cite("2.2(1)")``: "Article 2.2(1)" / 「第2条第2項第1号」, linked to that paragraph of the
+    policy page when the app publishes the policy and it has that paragraph (else plain text).
+
+    Templates use the ``m.cite(ref)`` macro, which renders this.
+    """
+    language = _language()
+    anchor = anchor_for(ref)
+    policy, _written_in = policy_for(language)
+    href = None
+    if policy is not None and anchor in policy.anchors:
+        href = url_for(POLICY_ENDPOINT, _anchor=anchor)
+    return Citation(citation_label(ref, language), href)
+
+
+def _language() -> str:
+    return str(get_locale() or config_value("LANGUAGES")[0])
+
+
+# --- dates and times: one format per language on every page ------------------------------------
+
+
+def timezone_name() -> str:
+    """The zone pages show times in, named for the reader: "Japan Time" / 「日本時間」, or "UTC"."""
+    zone = get_timezone()
+    if str(zone) in ("UTC", "Etc/UTC"):
+        return "UTC"
+    return str(get_timezone_name(zone, "long", locale=get_locale()))
+
+
+def format_day(value: date | datetime) -> str:
+    """"September 15, 2026" / 「2026年9月15日」 (a datetime is taken in the reader's zone first)."""
+    return str(format_date(value, "long"))
+
+
+def format_moment(value: datetime) -> str:
+    """"September 15, 2026 14:05 (Japan Time)" / 「2026年9月15日 14:05（日本時間）」.
+
+    Stored times are UTC (naive ones are read as UTC); pages show them in the app's zone and
+    say which, so nobody has to guess.
+    """
+    return str(
+        gettext(
+            "%(date)s %(time)s (%(zone)s)",
+            date=format_day(value),
+            time=format_time(value, "HH:mm"),
+            zone=timezone_name(),
+        )
+    )
+
+
 def template_context() -> dict[str, Any]:
-    """Names our templates rely on, whatever the host's Jinja set-up."""
+    """Names our templates rely on, whatever the host's Jinja set-up.
+
+    Installed app-wide, so it also runs for templates rendered outside a request (mails, jobs):
+    links to pages are given only where a URL can be built.
+    """
+    in_request = has_request_context()
     return {
         "request_url": request_url,
+        "ome_request_form_url": request_form_url() if in_request else None,
+        "ome_cite": cite,
+        "ome_format_day": format_day,
+        "ome_format_moment": format_moment,
+        "ome_timezone_name": timezone_name(),
+        "ome_utc_example": format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"),
+        "ome_policy_url": (
+            optional_url(POLICY_ENDPOINT) if in_request and policy_for(_language())[0] is not None else None
+        ),
         "tr": translate,
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),
         "ome_config": config_value,
-        "ome_is_staff": current_privacy().is_staff(current_user),
-        # ``_``, ``ngettext``, ``tr`` and the date helpers, bound once per render (replaces ``tr``).
-        **template_i18n(),
+        # On our own pages: ``_``, ``ngettext`` and ``tr`` bound to the request's translations once
+        # per render (i18n.template_i18n); the host's pages and mails keep Flask-Babel's own.
+        **(template_i18n() if in_request and (request.blueprint or "").startswith("ome_privacy") else {}),
     }
+
+
+#: The largest id a ``<int:...>`` rule of ours accepts. Our ids are INTEGER columns (32-bit on
+#: PostgreSQL), so a larger number is a page that cannot exist (404), not a database error (500).
+MAX_ID = 2**31 - 1
+#: The converter for database ids in our URL rules, e.g. ``f"/notes/<{ID}:note_id>"``.
+ID = f"int(min=1, max={MAX_ID})"
+
+
+def reference_or_404(value: str, max_length: int = 32) -> str:
+    """A reference from a URL, or 404 when no stored reference could look like it.
+
+    Too long, or with control characters (PostgreSQL refuses NUL in a query): a page that
+    cannot exist, not a database error.
+    """
+    if not value or len(value) > max_length or not value.isprintable():
+        abort(404)
+    return value
+
+
+def security_headers(response: Response) -> Response:
+    """Add ``OME_PRIVACY_SECURITY_HEADERS`` (CSP with ``frame-ancestors 'none'``, ``X-Frame-Options``,
+    nosniff, ``Referrer-Policy``) to ``response``, keeping any the response already has.
+
+    Our withdrawal, consent and notification pages are one click from a change, so no other
+    site may frame them (clickjacking). ``setdefault``: a header a view or the host set first
+    stays; a host that sets headers after us (e.g. Flask-Talisman) overwrites ours anyway.
+    Usable as a host's own ``app.after_request`` (see ``OmePrivacy.security_headers``).
+    """
+    for name, value in (config_value("SECURITY_HEADERS") or {}).items():
+        if value:
+            response.headers.setdefault(name, value)
+    return response
 
 
 def no_store(response: Response) -> Response:
     """Pages with personal data must not be kept by browsers or proxies."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
 def require_signed_in() -> Any:
-    """``before_request`` guard: send anonymous visitors to the host's sign-in page."""
-    if not current_user.is_authenticated:
-        login_manager = getattr(current_app, "login_manager", None)
-        if login_manager is not None:
-            return login_manager.unauthorized()
+    """``before_request`` guard: send anonymous visitors to the host's sign-in page.
+
+    After signing in they come back to ``next``. For a POST that is not the URL posted to
+    (a POST-only URL answers a GET with 405) but the page the form was on.
+    """
+    if current_user.is_authenticated:
+        return None
+    login_manager = getattr(current_app, "login_manager", None)
+    if login_manager is None:
         abort(401)
-    return None
+    if request.method in ("GET", "HEAD") or login_manager.unauthorized_callback is not None:
+        return login_manager.unauthorized()  # Flask-Login's way, or the host's own callback
+    view = config_value("LOGIN_VIEW") or getattr(login_manager, "login_view", None)
+    if not view:
+        return login_manager.unauthorized()  # Flask-Login's 401
+    if login_manager.login_message:
+        flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(login_url(view, next_url=form_page()), code=303)
+
+
+def form_page() -> str:
+    """The page a POST came from: the Referer when it is on this site, else the blueprint's first page."""
+    referrer = urlsplit(request.referrer or "")
+    here = urlsplit(request.host_url)
+    same_site = referrer.netloc == here.netloc and referrer.scheme in ("", here.scheme)
+    if same_site and referrer.path.startswith("/") and not referrer.path.startswith("//"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return blueprint_home()
+
+
+def blueprint_home() -> str:
+    """The shortest GET page without parameters of the current blueprint (its overview)."""
+    prefix = f"{request.blueprint}."
+    pages = [
+        rule
+        for rule in current_app.url_map.iter_rules()
+        if rule.endpoint.startswith(prefix) and "GET" in (rule.methods or ()) and not rule.arguments
+    ]
+    if not pages:
+        return request.script_root + "/"
+    return url_for(min(pages, key=lambda rule: len(rule.rule)).endpoint)
 
 
 def require_staff() -> Any:
@@ -75,9 +276,12 @@ def current_user_id() -> str:
 
 
 def make_blueprint(name: str, *, personal: bool, guard: Any = None) -> Blueprint:
-    """A blueprint with our template helpers, and no-store plus a guard when it shows personal data."""
+    """A page blueprint: security headers, and no-store plus a guard when it shows personal data.
+
+    The template helpers (``template_context``) are installed app-wide by ``init_app``.
+    """
     bp = Blueprint(name, __name__)
-    bp.context_processor(template_context)
+    bp.after_request(security_headers)
     if guard is not None:
         bp.before_request(guard)
     if personal:

@@ -13,11 +13,11 @@ from werkzeug.wrappers import Response
 
 from ..config import config_value
 from ..consents import StaleWordingError, consent_summary, record_decision
-from ..extension import current_privacy
 from ..forms import ConsentDecisionForm
 from ..i18n import gettext as _
 from ..i18n import translate
-from ..purposes import Category, ConsentRule, Decision, Purpose, in_effect, processors_for
+from ..purposes import Category, ConsentDecision, ConsentRule, Purpose, in_effect, purposes_table
+from ..state import current_privacy
 from .common import current_user_id
 
 
@@ -29,7 +29,7 @@ class PurposeRow:
     rule: str
     in_effect: bool
     #: For consent purposes: the decision in force at the current wording, if any.
-    decision: Decision | None = None
+    decision: ConsentDecision | None = None
 
     @property
     def status(self) -> str:
@@ -48,7 +48,7 @@ class DecisionRow:
     """A decision in force, as the 'Your decisions' table shows it."""
 
     purpose_key: str
-    decision: Decision
+    decision: ConsentDecision
     purpose: Purpose | None  # None: the host no longer uses this purpose
     category: Category | None
 
@@ -65,20 +65,20 @@ def purposes() -> str:
     summary = consent_summary(privacy.session, register, current_user_id())
     processors = config_value("PROCESSORS")
 
-    def current_decision(purpose: Purpose) -> Decision | None:
+    def current_decision(purpose: Purpose) -> ConsentDecision | None:
         decision = summary.decisions.get(purpose.key)
         return decision if decision is not None and decision.version == purpose.version else None
 
     categories = [
         {
-            "category": category,
+            "category": row.category,
             "purposes": [
                 PurposeRow(p, register.rule_for(p), in_effect(p, today), current_decision(p))
-                for p in register.for_category(category.key)
+                for p in row.purposes
             ],
-            "processors": processors_for(processors, category.key),
+            "processors": row.processors,
         }
-        for category in register
+        for row in purposes_table(register, processors)
     ]
     decisions = []
     for key, decision in summary.decisions.items():

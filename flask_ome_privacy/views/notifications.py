@@ -13,10 +13,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import notify
-from ..extension import current_privacy
+from ..forms import ConfirmForm
 from ..i18n import gettext as _
 from ..i18n import ngettext
-from .common import current_user_id
+from ..state import current_privacy
+from .common import ID, current_user_id
 
 
 def _page_arg() -> int:
@@ -37,8 +38,6 @@ def _back(page: Any) -> str:
 
 
 def notifications() -> str:
-    from ..forms import ConfirmForm
-
     session = current_privacy().session
     page = notify.page_of(session, current_user_id(), _page_arg())
     items = [
@@ -46,6 +45,7 @@ def notifications() -> str:
             "notification": n,
             "subject": notify.render_text(n.subject, n.params),
             "body": notify.render_text(n.body, n.params),
+            "link": notify.link_url(n),
             "unread": n.read_at is None,
         }
         for n in page.items
@@ -60,8 +60,6 @@ def notifications() -> str:
 
 
 def notification_read(notification_id: int) -> Response:
-    from ..forms import ConfirmForm
-
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
@@ -74,8 +72,6 @@ def notification_read(notification_id: int) -> Response:
 
 
 def notifications_read_all() -> Response:
-    from ..forms import ConfirmForm
-
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
@@ -98,7 +94,10 @@ def register(bp: Any) -> None:
     """Add the notification routes to the account blueprint."""
     bp.add_url_rule("/notifications", "notifications", notifications)
     bp.add_url_rule(
-        "/notifications/<int:notification_id>/read", "notification_read", notification_read, methods=["POST"]
+        f"/notifications/<{ID}:notification_id>/read",
+        "notification_read",
+        notification_read,
+        methods=["POST"],
     )
     bp.add_url_rule(
         "/notifications/read-all", "notifications_read_all", notifications_read_all, methods=["POST"]

@@ -1,11 +1,16 @@
-"""The public purposes page (``/privacy/purposes``): no sign-in, no personal data.
+"""The public pages: the purposes page (``/privacy/purposes``) and the policy itself
+(``/privacy/policy``). No sign-in, no personal data.
 
 It is where the business publishes what APPI Art. 32(1) asks for — its name, address and
 representative; every purpose of use; how to make each kind of request and its fee; the
 safety measures; where to complain — and the change history of policy Art. 2.2(2): each
 purpose added for data obtained other than directly, with the date it was added.
 
-Everything comes from configuration, so the page is the same for every visitor of one
+The policy page shows the policy as the host publishes it (``OME_PRIVACY_POLICY_TEXT``),
+every article and provision with an anchor (``#art-1-2``), so every citation on every page
+("Article 1.2") can link to the paragraph it names (``common.cite``).
+
+Everything comes from configuration, so the pages are the same for every visitor of one
 language and may be cached (see ``cache_headers``).
 """
 
@@ -15,20 +20,20 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import Any, cast
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request, session
+from babel import Locale
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, session
 from flask_babel import get_locale, get_timezone
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup
 
 from ..config import config_value
-from ..extension import current_privacy
 from ..lifecycle import FEE_KINDS, RequestKind
-from ..purposes import ChangeKind, ConsentRule, in_effect, processors_for
-from .common import make_blueprint
+from ..purposes import ChangeKind, ConsentRule, in_effect, purposes_table
+from ..state import current_privacy
+from .common import load_policy_texts, make_blueprint, policy_for
 
 #: How long browsers (and, when allowed, shared caches) may keep the page.
 MAX_AGE_SECONDS = 3600
@@ -37,6 +42,8 @@ MAX_AGE_SECONDS = 3600
 def build_public_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_public", personal=False)
     bp.add_url_rule("/purposes", "purposes", purposes)
+    bp.add_url_rule("/policy", "policy", policy)
+    bp.record_once(lambda state: load_policy_texts(cast(Flask, state.app)))
     bp.after_request(cache_headers)
     bp.context_processor(fragment_cache_context)
     return bp
@@ -49,14 +56,14 @@ def purposes() -> str:
     processors = config_value("PROCESSORS")
     categories = [
         {
-            "category": category,
+            "category": row.category,
             "purposes": [
                 {"purpose": p, "rule": register.rule_for(p), "in_effect": in_effect(p, today)}
-                for p in register.for_category(category.key)
+                for p in row.purposes
             ],
-            "processors": processors_for(processors, category.key),
+            "processors": row.processors,
         }
-        for category in register
+        for row in purposes_table(register, processors)
     ]
     return render_template(
         "ome_privacy/public/purposes.html",
@@ -69,6 +76,22 @@ def purposes() -> str:
         ConsentRule=ConsentRule,
         ChangeKind=ChangeKind,
         today=today,
+    )
+
+
+def policy() -> str:
+    """The policy in the reader's language, else in the language it is published in (404 when
+    the host publishes none)."""
+    language = str(get_locale() or config_value("LANGUAGES")[0])
+    shown, written_in = policy_for(language)
+    if shown is None:
+        abort(404)
+    return render_template(
+        "ome_privacy/public/policy.html",
+        policy=shown,
+        policy_language=written_in,
+        # "English" / 「英語」: named in the reader's language when the text is in another.
+        policy_language_name=Locale.parse(written_in).get_display_name(language) or written_in,
     )
 
 
@@ -87,7 +110,8 @@ def cache_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = policy
     response.vary.update(("Accept-Language", "Cookie"))
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # changes the response in place (304 when it matches)
+    return response
 
 
 # --- the render cache -------------------------------------------------------------------------
@@ -130,14 +154,15 @@ class FragmentCache:
         return fragment
 
 
-_caches: WeakKeyDictionary[Flask, FragmentCache] = WeakKeyDictionary()
+#: Where each app keeps its fragments (``app.extensions``: two apps in one process never share).
+CACHE_KEY = "ome_privacy_fragments"
 
 
 def fragment_cache(app: Flask) -> FragmentCache:
-    """The app's fragment cache (per app, so two apps in one process never share pages)."""
-    cache = _caches.get(app)
+    """The app's fragment cache."""
+    cache: FragmentCache | None = app.extensions.get(CACHE_KEY)
     if cache is None:
-        cache = _caches.setdefault(app, FragmentCache())
+        cache = app.extensions.setdefault(CACHE_KEY, FragmentCache())
     return cache
 
 
@@ -157,7 +182,7 @@ def cached_fragment(context: Any, name: str, caller: Callable[[], str]) -> Marku
     """``{% call ome_cached_fragment("name") %}...{% endcall %}``: render the body once per
     template, language, time zone, day (purposes come into effect on a date), URL root and
     configuration; serve it from the app's cache after that."""
-    app = current_app._get_current_object()
+    app = current_app
     key = (
         context.name,
         name,

@@ -6,45 +6,39 @@ check in ``reauth.py``. Only the signed-in person's own links and receipts are r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from .. import reauth
 from ..config import config_value
-from ..extension import current_privacy
+from ..forms import SnsWithdrawForm
+from ..holdings import HeldField
 from ..i18n import gettext as _
 from ..i18n import translate
-from ..models import SnsWithdrawal
-from ..sources import Action, DataSource, Origin, Record
+from ..sources import Action, DataSource, Origin
+from ..state import current_privacy
 from ..withdrawal import (
-    Decision,
     NothingToWithdraw,
     WithdrawalFailed,
     WithdrawalRefused,
+    WithdrawalVerdict,
+    announce,
     decide,
+    erased_items,
+    receipt_for,
+    recent_receipts,
     warn_if_sign_in_unknown,
     withdraw,
 )
-from .common import current_user_id
+from .common import current_user_id, reference_or_404
 
 #: How many past receipts the SNS page lists.
 RECENT_RECEIPTS = 20
-
-
-@dataclass
-class HeldItem:
-    """One field as the page shows it: its label and every value held, with when obtained."""
-
-    field: str
-    label: str
-    values: list[Record] = field(default_factory=list)
 
 
 @dataclass
@@ -53,33 +47,19 @@ class SnsConnection:
     provider: str
     linked: bool
     since: datetime | None
-    items: list[HeldItem]
-    decision: Decision
+    items: list[HeldField]
+    decision: WithdrawalVerdict
 
     @property
     def count(self) -> int:
-        return sum(len(item.values) for item in self.items)
+        return sum(item.count for item in self.items)
 
     @property
     def holds_anything(self) -> bool:
         return self.linked or bool(self.items)
 
 
-def _held_items(source: DataSource, records: Iterable[Record]) -> list[HeldItem]:
-    by_field: dict[str, HeldItem] = {}
-    for record in records:
-        item = by_field.get(record.field)
-        if item is None:
-            declared = source.field(record.field)
-            item = by_field[record.field] = HeldItem(
-                record.field, declared.label if declared else record.field
-            )
-        item.values.append(record)
-    order = {f.name: i for i, f in enumerate(source.fields)}
-    return sorted(by_field.values(), key=lambda i: (order.get(i.field, len(order)), i.field))
-
-
-def _decision(source: DataSource, methods: set[str]) -> Decision:
+def _decision(source: DataSource, methods: set[str]) -> WithdrawalVerdict:
     return decide(
         methods,
         source.provider or source.key,
@@ -89,7 +69,7 @@ def _decision(source: DataSource, methods: set[str]) -> Decision:
 
 
 def _connection(source: DataSource, methods: set[str]) -> SnsConnection:
-    items = _held_items(source, source.collect(current_user))
+    items = erased_items(source, current_user)
     stamps = [r.obtained_at for item in items for r in item.values if r.obtained_at is not None]
     return SnsConnection(
         source=source,
@@ -138,12 +118,7 @@ def sns() -> str:
     sources = privacy.sources.sns()
     methods = privacy.sign_in_methods(current_user) if sources else set()
     connections = [_connection(source, methods) for source in sources]
-    receipts = privacy.session.scalars(
-        sa.select(SnsWithdrawal)
-        .where(SnsWithdrawal.user_id == current_user_id())
-        .order_by(SnsWithdrawal.created_at.desc(), SnsWithdrawal.id.desc())
-        .limit(RECENT_RECEIPTS)
-    ).all()
+    receipts = recent_receipts(privacy.session, current_user_id(), RECENT_RECEIPTS)
     return render_template(
         "ome_privacy/account/sns.html",
         connections=connections,
@@ -154,8 +129,6 @@ def sns() -> str:
 
 def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
     """GET: what will be erased, and the confirm form. POST: withdraw (after the same checks)."""
-    from ..forms import SnsWithdrawForm
-
     source = _sns_source_or_404(source_key)
     privacy = current_privacy()
     connection = _connection(source, privacy.sign_in_methods(current_user))
@@ -186,24 +159,31 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
     failed = False
     if request.method == "POST":
         if form.validate_on_submit():
+            user = current_user._get_current_object()
             try:
-                receipt = withdraw(
-                    current_user._get_current_object(),
-                    source,
-                    sign_in_methods=privacy.sign_in_methods(current_user),
-                    receipt_link=lambda ref: url_for(".sns_receipt", reference=ref),
+                withdrawn = withdraw(
+                    privacy.session, user, source, sign_in_methods=privacy.sign_in_methods(user)
                 )
             except WithdrawalRefused as refused:  # sign-in methods changed in between
+                privacy.session.rollback()
                 connection.decision = refused.decision
                 return _render_refusal(connection, 409)
             except NothingToWithdraw:
-                flash(_("%(provider)s was already withdrawn.", provider=connection.provider), "ome_privacy")
+                privacy.session.rollback()
+                flash(
+                    _("%(provider)s was already unlinked and its data erased.", provider=connection.provider),
+                    "ome_privacy",
+                )
                 return redirect(url_for(".sns"), code=303)
             except WithdrawalFailed:
+                privacy.session.rollback()
                 failed = True
                 status = 503
                 connection = _connection(source, privacy.sign_in_methods(current_user))
             else:
+                privacy.session.commit()
+                announce(privacy.state.app, user, source, withdrawn)
+                receipt = withdrawn.receipt
                 flash(
                     _(
                         "%(provider)s was unlinked and the data it supplied was erased. "
@@ -228,11 +208,7 @@ def sns_withdraw(source_key: str) -> Response | str | tuple[str, int]:
 
 
 def sns_receipt(reference: str) -> str:
-    receipt = current_privacy().session.scalar(
-        sa.select(SnsWithdrawal).where(
-            SnsWithdrawal.reference == reference, SnsWithdrawal.user_id == current_user_id()
-        )
-    )
+    receipt = receipt_for(current_privacy().session, current_user_id(), reference_or_404(reference))
     if receipt is None:
         abort(404)
     source = current_privacy().sources.get(receipt.source_key)

@@ -59,7 +59,7 @@ def test_a_visitor_reads_the_public_purposes_in_japanese_then_english(
     check_a11y(page)
 
     # The footer link everyone has, without signing in.
-    page.get_by_role("contentinfo").get_by_role("link", name="プライバシーポリシーと利用目的").click()
+    page.get_by_role("contentinfo").get_by_role("link", name="利用目的とご請求").click()
     expect(page).to_have_url(re.compile(r"/privacy/purposes$"))
     expect_language(page, "ja")
     expect(page.get_by_role("heading", level=1)).to_have_text("個人情報の利用目的")

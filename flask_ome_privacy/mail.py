@@ -1,0 +1,387 @@
+"""Email: "we received your request" and "the result is ready", in the requester's language.
+
+One small interface (``MailSender.send(message)``) with two implementations: the standard
+library's SMTP client configured by ``OME_PRIVACY_MAIL_*``, or the host's own sender given
+as ``OME_PRIVACY_MAIL_SENDER`` (a sender object, a plain ``send(message)`` callable, or the
+dotted path of either). With neither, mail is off and nothing is sent.
+
+What the texts may say: the reference, the kind of request, where to follow it, and the
+business's contact — never the person's data or the decision itself (the person reads
+that in the privacy center after signing in). The texts are templates
+(``ome_privacy/mail/<name>_subject.txt`` and ``<name>.txt``) a host can override.
+
+Mail goes out after the request is committed and never breaks it: ``send`` catches every
+failure, logs it without addresses, and returns a ``MailResult`` saying whether a retry
+(by the job layer) can help. ``send_after_commit`` ties a message to the session's
+commit: sent after it, dropped on rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import sqlalchemy as sa
+from flask import Flask, current_app, render_template
+from flask_babel import force_locale
+from sqlalchemy.orm import Session, scoped_session
+from werkzeug.utils import import_string
+
+from .config import config_value
+from .i18n import translate
+from .lifecycle import RequestKind
+from .state import get_state
+
+__all__ = [
+    "MailMessage",
+    "MailResult",
+    "MailSender",
+    "SmtpSender",
+    "MailConfigError",
+    "PendingMail",
+    "check_config",
+    "sender_for",
+    "send",
+    "send_after_commit",
+    "request_received",
+    "decision_released",
+    "MAIL_TEMPLATES",
+]
+
+log = logging.getLogger(__name__)
+
+SECURITY_CHOICES = ("starttls", "ssl", "none")
+#: The messages this module builds: their templates are ``ome_privacy/mail/<name>[_subject].txt``.
+MAIL_TEMPLATES = ("request_received", "decision_released")
+
+
+class MailConfigError(ValueError):
+    """The ``OME_PRIVACY_MAIL_*`` settings cannot work (said at start-up, not at the first mail)."""
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    """One email to one person: plain text, already in their language."""
+
+    to: str
+    subject: str
+    body: str
+    language: str
+    #: What it is about, for logs: the template name and the request reference (no addresses).
+    name: str = ""
+    reference: str | None = None
+
+    def to_email(self, from_address: str) -> EmailMessage:
+        """The MIME message: UTF-8, encoded-word subject, base64 body when not plain ASCII."""
+        email = EmailMessage()
+        email["From"] = from_address
+        email["To"] = self.to
+        email["Subject"] = self.subject
+        email["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
+        cte = "7bit" if self.body.isascii() else "base64"
+        email.set_content(self.body, charset="utf-8", cte=cte)
+        email["Content-Language"] = self.language  # after set_content, which clears Content-* headers
+        return email
+
+
+@runtime_checkable
+class MailSender(Protocol):
+    """Anything that can send a ``MailMessage``; raises when it could not."""
+
+    def send(self, message: MailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class MailResult:
+    """What became of one message. ``retryable``: trying again later may succeed."""
+
+    status: Literal["sent", "failed", "disabled"]
+    error: str | None = None  # the exception's class name, never its text (it may hold addresses)
+    retryable: bool = False
+
+    @property
+    def sent(self) -> bool:
+        return self.status == "sent"
+
+
+class SmtpSender:
+    """Sends through an SMTP server with the standard library (``smtplib``).
+
+    ``security``: ``"starttls"`` (upgrade a plain connection, typically port 587; refuses
+    to go on if the server cannot), ``"ssl"`` (TLS from the start, typically 465) or
+    ``"none"`` (a local relay). Certificates are checked against the system's CAs.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 587,
+        *,
+        from_address: str,
+        security: str = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if security not in SECURITY_CHOICES:
+            raise MailConfigError(f"security must be one of {', '.join(SECURITY_CHOICES)}")
+        if username and security == "none":
+            raise MailConfigError(
+                "OME_PRIVACY_MAIL_USERNAME is set but OME_PRIVACY_MAIL_SECURITY is 'none': "
+                "a password is never sent unencrypted; use 'starttls' or 'ssl'"
+            )
+        self.host, self.port, self.from_address = host, int(port), from_address
+        self.security, self.username, self.password = security, username, password
+        self.timeout = float(timeout)
+        self.ssl_context = ssl_context
+
+    def send(self, message: MailMessage) -> None:
+        email = message.to_email(self.from_address)
+        context = self.ssl_context or ssl.create_default_context()
+        client: smtplib.SMTP
+        if self.security == "ssl":
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with client:
+            if self.security == "starttls":
+                client.starttls(context=context)  # raises SMTPNotSupportedError rather than go on in clear
+            if self.username:
+                client.login(self.username, self.password or "")
+            client.send_message(email)
+
+
+class _CallableSender:
+    """Adapts a host's plain ``send(message)`` function to ``MailSender``."""
+
+    def __init__(self, func: Callable[[MailMessage], Any]) -> None:
+        self.func = func
+
+    def send(self, message: MailMessage) -> None:
+        self.func(message)
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def _hook(app: Flask) -> MailSender | None:
+    hook = config_value("MAIL_SENDER", app)
+    if hook is None:
+        return None
+    if isinstance(hook, str):
+        try:
+            hook = import_string(hook)
+        except ImportError as exc:
+            raise MailConfigError(f"OME_PRIVACY_MAIL_SENDER: cannot import {hook!r} ({exc})") from None
+    if isinstance(hook, type):  # a class: one instance, made with no arguments
+        hook = hook()
+    if isinstance(hook, MailSender):
+        return hook
+    if callable(hook):
+        return _CallableSender(hook)
+    raise MailConfigError("OME_PRIVACY_MAIL_SENDER must be a sender with send(message), or a callable")
+
+
+def sender_for(app: Flask | None = None) -> MailSender | None:
+    """The app's mail sender: the host's hook, else SMTP when a host is set, else ``None`` (off).
+
+    Reads ``OME_PRIVACY_MAIL_SENDER``, then ``MAIL_HOST``, ``MAIL_PORT``, ``MAIL_SECURITY``,
+    ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_FROM`` and ``MAIL_TIMEOUT``.
+    """
+    app = app or current_app
+    hook = _hook(app)
+    if hook is not None:
+        return hook
+    host = config_value("MAIL_HOST", app)
+    if not host:
+        return None
+    from_address = config_value("MAIL_FROM", app)
+    if not from_address:
+        raise MailConfigError("OME_PRIVACY_MAIL_FROM is needed when OME_PRIVACY_MAIL_HOST is set")
+    return SmtpSender(
+        host,
+        config_value("MAIL_PORT", app),
+        from_address=from_address,
+        security=str(config_value("MAIL_SECURITY", app)).lower(),
+        username=config_value("MAIL_USERNAME", app),
+        password=config_value("MAIL_PASSWORD", app),
+        timeout=config_value("MAIL_TIMEOUT", app),
+    )
+
+
+def check_config(app: Flask) -> None:
+    """Fail at start-up when the mail settings cannot work (called by ``init_app``).
+
+    A dotted ``MAIL_SENDER`` path is imported at the first mail, not here, so it may point
+    into the host's own package while that is still being imported.
+    """
+    security = str(config_value("MAIL_SECURITY", app)).lower()
+    if security not in SECURITY_CHOICES:
+        raise MailConfigError(
+            f"OME_PRIVACY_MAIL_SECURITY is {security!r}; use one of {', '.join(SECURITY_CHOICES)}"
+        )
+    hook = config_value("MAIL_SENDER", app)
+    if hook is not None and not (isinstance(hook, str) or callable(hook) or isinstance(hook, MailSender)):
+        raise MailConfigError("OME_PRIVACY_MAIL_SENDER must be a sender with send(message), or a callable")
+    if hook is None and config_value("MAIL_HOST", app):
+        sender_for(app)  # builds the SMTP sender: a missing From or a password in clear fails here
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Worth trying again later? Not when the server refused the recipient for good (5xx)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException) and not isinstance(
+        exc, smtplib.SMTPAuthenticationError
+    ):
+        return exc.smtp_code < 500
+    return True  # connection refused, timeouts, TLS problems, authentication: fixable, retry
+
+
+def send(message: MailMessage, app: Flask | None = None, *, sender: MailSender | None = None) -> MailResult:
+    """Send ``message`` now. Never raises: a failure is logged (no addresses) and returned."""
+    app = app or get_state(current_app).app
+    try:
+        sender = sender or sender_for(app)
+    except MailConfigError as exc:
+        log.error("mail %s for %s not sent: mail is misconfigured (%s)", message.name, message.reference, exc)
+        return MailResult("failed", type(exc).__name__, retryable=True)
+    if sender is None:
+        return MailResult("disabled")
+    try:
+        sender.send(message)
+    except Exception as exc:  # the mail server, the network or the host's hook: never the request's problem
+        retryable = _retryable(exc)
+        log.warning(
+            "mail %s for %s not sent (%s%s)",
+            message.name,
+            message.reference,
+            type(exc).__name__,
+            "; will be retried" if retryable else "; permanent",
+        )
+        return MailResult("failed", type(exc).__name__, retryable=retryable)
+    log.info("mail %s for %s sent", message.name, message.reference)
+    return MailResult("sent")
+
+
+class PendingMail:
+    """A message waiting for its transaction: ``result`` is set once it was sent (or not)."""
+
+    def __init__(self, message: MailMessage) -> None:
+        self.message = message
+        self.result: MailResult | None = None
+        self.dropped = False
+
+
+_PENDING_KEY = "ome_privacy_pending_mail"
+
+
+def send_after_commit(session: Session | scoped_session[Any], message: MailMessage) -> PendingMail:
+    """Send ``message`` once ``session`` commits; forget it if the transaction rolls back.
+
+    Needs an app context: the app is taken from it now, its sender when the commit comes.
+    """
+    real: Session = session() if isinstance(session, scoped_session) else session
+    app = get_state(current_app).app
+    pending = PendingMail(message)
+    queue: list[tuple[PendingMail, Flask]] | None = real.info.get(_PENDING_KEY)
+    if queue is None:
+        queue = real.info[_PENDING_KEY] = []
+        sa.event.listen(real, "after_commit", _flush_pending)
+        sa.event.listen(real, "after_rollback", _drop_pending)
+    queue.append((pending, app))
+    return pending
+
+
+def _flush_pending(session: Session) -> None:
+    queue = session.info.get(_PENDING_KEY) or []
+    items, queue[:] = list(queue), []
+    for pending, app in items:
+        pending.result = send(pending.message, app)
+
+
+def _drop_pending(session: Session) -> None:
+    queue = session.info.get(_PENDING_KEY) or []
+    for pending, _app in queue:
+        pending.dropped = True
+    queue.clear()
+
+
+# --- the messages ----------------------------------------------------------------------------
+
+
+def _language(app: Flask, language: str | None) -> str:
+    languages = list(config_value("LANGUAGES", app) or ["ja"])
+    return str(language if language in languages else languages[0])
+
+
+def _render(
+    app: Flask,
+    name: str,
+    to: str,
+    language: str | None,
+    reference: str,
+    kind: RequestKind | str,
+    link: str | None,
+) -> MailMessage:
+    language = _language(app, language)
+    kind = RequestKind(kind)
+    with force_locale(language):
+        context = {
+            "reference": reference,
+            "kind": kind,
+            "kind_label": translate(kind.label),
+            "fee_yen": config_value("FEE_YEN", app) if kind.carries_fee else None,
+            "link": link,
+            "service_name": translate(config_value("SERVICE_NAME", app)),
+            "business_name": translate(config_value("BUSINESS_NAME", app)),
+            "contact": config_value("CONTACT", app) or {},
+            "language": language,
+            "tr": translate,
+        }
+        subject = render_template(f"ome_privacy/mail/{name}_subject.txt", **context)
+        body = render_template(f"ome_privacy/mail/{name}.txt", **context)
+    return MailMessage(
+        to=to,
+        subject=" ".join(subject.split()),  # one line, whatever the template's layout
+        body=body.strip() + "\n",
+        language=language,
+        name=name,
+        reference=reference,
+    )
+
+
+def request_received(
+    to: str,
+    *,
+    reference: str,
+    kind: RequestKind | str,
+    language: str | None,
+    link: str | None = None,
+    app: Flask | None = None,
+) -> MailMessage:
+    """"We received your request <reference>": the kind, the fee if any, where to follow it."""
+    return _render(app or current_app, "request_received", to, language, reference, kind, link)
+
+
+def decision_released(
+    to: str,
+    *,
+    reference: str,
+    kind: RequestKind | str,
+    language: str | None,
+    link: str | None = None,
+    app: Flask | None = None,
+) -> MailMessage:
+    """"The result of your request <reference> is ready": read it in the privacy center."""
+    return _render(app or current_app, "decision_released", to, language, reference, kind, link)

@@ -1,0 +1,224 @@
+"""Rights requests (policy Art. 4) in the database: submit, the one guarded move, and queries.
+
+``lifecycle.py`` says what is allowed (states, moves, fee, clock) without a database;
+this module is the only place that writes a request's ``status``, its clock
+(``received_at``, ``target_days``, ``paused_seconds``, ``paused_since``) and ``due_at``:
+
+* ``submit`` starts a request: status ``submitted``, the fee it carries, and the clock
+  with ``OME_PRIVACY_RESPONSE_DAYS`` (so the model has no target of its own to disagree);
+* ``move`` takes it one step (``lifecycle.check_transition``), pauses the clock while the
+  requester owes an answer and resumes it after, keeps ``due_at`` equal to the clock's,
+  stamps ``closed_at``, and leaves an audit event (ids and codes only).
+
+Like every domain module: add and flush, the caller commits once (README, "How the package
+is built"). Request queries live here too, so views hold no SQL.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from . import audit
+from .lifecycle import (
+    CLOSED_STATUSES,
+    Clock,
+    RequesterType,
+    RequestKind,
+    Status,
+    check_transition,
+    initial_fee_status,
+)
+from .models import PrivacyRequest, utcnow
+from .state import PrivacyState
+
+__all__ = [
+    "submit",
+    "move",
+    "clock_of",
+    "new_reference",
+    "open_requests_for",
+    "QueueRow",
+    "QueuePage",
+    "queue_page",
+    "SUBMITTED_ACTION",
+    "MOVED_ACTION",
+]
+
+SUBMITTED_ACTION = "request.submitted"
+MOVED_ACTION = "request.moved"
+
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def new_reference() -> str:
+    """A request reference such as ``PR-7KQM-3XTA``: unguessable enough, easy to read aloud."""
+    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+    return f"PR-{chars[:4]}-{chars[4:]}"
+
+
+def clock_of(request: PrivacyRequest) -> Clock:
+    """The request's response clock, as ``lifecycle.Clock`` computes it."""
+    return Clock(request.received_at, request.target_days, request.paused_seconds, request.paused_since)
+
+
+def _set_clock(request: PrivacyRequest, clock: Clock) -> None:
+    request.received_at = clock.received_at
+    request.target_days = clock.target_days
+    request.paused_seconds = clock.paused_seconds
+    request.paused_since = clock.paused_since
+    request.due_at = clock.due_at
+
+
+def submit(
+    state: PrivacyState,
+    *,
+    user_id: str | None,
+    kind: RequestKind | str,
+    requester_type: RequesterType | str = RequesterType.SELF,
+    channel: str = "online",
+    scope: Mapping[str, Any] | None = None,
+    details: str = "",
+    reference: str | None = None,
+    actor_id: str | None = None,
+    actor_role: str = "user",
+    now: datetime | None = None,
+) -> PrivacyRequest:
+    """Add a new request, received ``now``, due ``OME_PRIVACY_RESPONSE_DAYS`` later.
+
+    Reads ``OME_PRIVACY_RESPONSE_DAYS`` and ``OME_PRIVACY_FEE_YEN``. The caller commits.
+    """
+    kind = RequestKind(kind)
+    now = now or utcnow()
+    fee_status = initial_fee_status(kind)
+    request = PrivacyRequest(
+        reference=reference or new_reference(),
+        user_id=user_id,
+        kind=kind.value,
+        status=Status.SUBMITTED.value,
+        requester_type=RequesterType(requester_type).value,
+        channel=channel,
+        scope=dict(scope or {}),
+        details=details,
+        fee_status=fee_status.value,
+        fee_amount=int(state.config("FEE_YEN")) if kind.carries_fee else 0,
+        created_at=now,
+        updated_at=now,
+    )
+    _set_clock(request, Clock(now, int(state.config("RESPONSE_DAYS"))))
+    session = state.session
+    session.add(request)
+    session.flush()
+    audit.append(
+        session,
+        SUBMITTED_ACTION,
+        actor_id=actor_id if actor_id is not None else (user_id if actor_role == "user" else None),
+        actor_role=actor_role,
+        request_id=request.id,
+        subject_user_id=user_id,
+        data={"reference": request.reference, "kind": kind.value},
+    )
+    return request
+
+
+def move(
+    session: Session,
+    request: PrivacyRequest,
+    target: Status | str,
+    *,
+    actor_id: str | None,
+    actor_role: str,
+    now: datetime | None = None,
+) -> PrivacyRequest:
+    """Move ``request`` to ``target`` if the life cycle allows it (else ``TransitionError``).
+
+    Waiting for the requester pauses the clock; any move out of it resumes the clock. The
+    caller commits; two staff moving one request at once fail at the second commit
+    (``StaleDataError``, the model's version counter).
+    """
+    current, target = Status(request.status), Status(target)
+    check_transition(current, target)
+    now = now or utcnow()
+    clock = clock_of(request)
+    if target is Status.AWAITING_REQUESTER:
+        clock = clock.pause(now)
+    elif current is Status.AWAITING_REQUESTER:
+        clock = clock.resume(now)
+    _set_clock(request, clock)
+    request.status = target.value
+    if target in CLOSED_STATUSES:
+        request.closed_at = now
+    session.flush()
+    audit.append(
+        session,
+        MOVED_ACTION,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        request_id=request.id,
+        subject_user_id=request.user_id,
+        data={"reference": request.reference, "from": current.value, "to": target.value},
+    )
+    return request
+
+
+# --- queries ------------------------------------------------------------------------------------
+
+
+def _is_open() -> sa.ColumnElement[bool]:
+    return PrivacyRequest.status.not_in([s.value for s in CLOSED_STATUSES])
+
+
+def open_requests_for(session: Session, user_id: str) -> list[PrivacyRequest]:
+    """The person's open requests, newest first (the account overview)."""
+    return list(
+        session.scalars(
+            sa.select(PrivacyRequest)
+            .where(PrivacyRequest.user_id == str(user_id), _is_open())
+            .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One open request on the staff queue, with its kind, status and days left."""
+
+    request: PrivacyRequest
+    kind: RequestKind
+    status: Status
+    days_left: int
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    page: int
+    pages: int
+
+
+def queue_page(session: Session, page: int, *, page_size: int, now: datetime | None = None) -> QueuePage:
+    """One page of open requests, most urgent (earliest ``due_at``) first: two queries.
+
+    A page past the end shows the last page rather than an empty one.
+    """
+    total = int(session.scalar(sa.select(sa.func.count(PrivacyRequest.id)).where(_is_open())) or 0)
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, page), pages)
+    requests = session.scalars(
+        sa.select(PrivacyRequest)
+        .where(_is_open())
+        .order_by(PrivacyRequest.due_at, PrivacyRequest.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    now = now or utcnow()
+    rows = [QueueRow(r, RequestKind(r.kind), Status(r.status), clock_of(r).days_left(now)) for r in requests]
+    return QueuePage(rows=rows, total=total, page=page, pages=pages)

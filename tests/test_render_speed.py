@@ -18,7 +18,7 @@ from flask import render_template_string
 
 from flask_ome_privacy.i18n import template_i18n
 from flask_ome_privacy.views import common
-from flask_ome_privacy.views.public import fragment_cache
+from flask_ome_privacy.views.common import fragment_cache
 
 PUBLIC = "/privacy/purposes"
 ALICE = "alice@example.com"

@@ -70,11 +70,13 @@ def jobs_redis_url() -> Iterator[str]:
             count = 16
         parts = urllib.parse.urlsplit(base)
         for number in range(min(count, 15) - 1, 0, -1):
-            candidate = redis.Redis.from_url(base, db=number)
+            # The database goes in the URL: redis-py lets a URL's path override ``db=``.
+            candidate_url = urllib.parse.urlunsplit(parts._replace(path=f"/{number}"))
+            candidate = redis.Redis.from_url(candidate_url)
             if candidate.dbsize() == 0 and candidate.set(CLAIM_KEY, token, nx=True, ex=3600):
                 if candidate.dbsize() == 1:
                     chosen = candidate
-                    url = urllib.parse.urlunsplit(parts._replace(path=f"/{number}"))
+                    url = candidate_url
                     break
                 candidate.delete(CLAIM_KEY)
             candidate.close()

@@ -287,7 +287,9 @@ def _context(draft: RequestDraft, step: str) -> dict[str, Any]:
     answers = dict(draft.answers or {})
     context: dict[str, Any] = {}
     if step in ("data", "check"):
-        context["sources"] = list(state.sources)
+        chosen = set(answers.get("sources") or ())
+        # The sources the request is about first (e.g. the one the "Ask to correct" link named).
+        context["sources"] = sorted(state.sources, key=lambda source: source.key not in chosen)
         context["grounds"] = drafts.grounds_for_kinds(drafts.kinds_of(answers))
         context["recipients"] = drafts.recipients_for(state.session, current_user_id())
         context["methods"] = list(drafts.DisclosureMethod)

@@ -102,7 +102,9 @@ def test_the_link_from_the_data_page_prefills_kind_source_and_field(alice):
     assert link, "the data page's 'Ask to correct' opens the wizard"
     page = text_of(alice.get(link.group(1).replace("&amp;", "&") + "&field=email"))
     assert re.search(r'value="correct" id="kind-correct"[^>]*checked', page)
-    alice.start(["correct"], "?kind=correct&source=profile&field=email", sources=["profile"], fields=["profile:email"])
+    alice.start(
+        ["correct"], "?kind=correct&source=profile&field=email", sources=["profile"], fields=["profile:email"]
+    )
     data = text_of(alice.get(f"{alice.url}/data"))
     assert re.search(r'value="profile:email" id="field-profile-email" checked', data)
 
@@ -128,8 +130,12 @@ def test_choosing_no_kind_is_refused_on_the_same_page(alice):
 def test_a_new_value_the_source_rejects_is_refused_and_everything_stays(alice):
     alice.start(["correct"])
     response = alice.step(
-        "data", {"fields": ["profile:email", "profile:phone"], "value-profile:email": "not-an-address",
-                 "value-profile:phone": "03-1234-5678"}
+        "data",
+        {
+            "fields": ["profile:email", "profile:phone"],
+            "value-profile:email": "not-an-address",
+            "value-profile:phone": "03-1234-5678",
+        },
     )
     assert response.status_code == 400
     page = text_of(response)
@@ -161,8 +167,9 @@ def test_disclosure_asks_for_the_method(alice):
 def test_a_representative_must_give_name_relationship_address_and_a_valid_email(alice):
     alice.start(["delete"])
     alice.step("data", {})
-    response = alice.step("who", {"requester": "appointed_representative", "rep_name": "Kenji Sato",
-                                  "rep_email": "kenji@"})
+    response = alice.step(
+        "who", {"requester": "appointed_representative", "rep_name": "Kenji Sato", "rep_email": "kenji@"}
+    )
     assert response.status_code == 400
     page = text_of(response)
     assert page.count("Please answer this question.") >= 2
@@ -179,23 +186,32 @@ def test_uploads_are_checked_listed_by_name_and_size_and_can_be_removed(alice, s
     assert "never the back" in page and "February 2020" in page
     bad = alice.step(
         "documents",
-        {"doc_type-person_identity": "drivers_licence", "action": "upload:person_identity",
-         "file-person_identity": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "licence.pdf")},
+        {
+            "doc_type-person_identity": "drivers_licence",
+            "action": "upload:person_identity",
+            "file-person_identity": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "licence.pdf"),
+        },
         content_type="multipart/form-data",
     )
     assert bad.status_code == 400
     assert "PDF, JPEG or PNG" in text_of(bad)
     empty = alice.step(
         "documents",
-        {"doc_type-person_identity": "drivers_licence", "action": "upload:person_identity",
-         "file-person_identity": (io.BytesIO(b""), "empty.png")},
+        {
+            "doc_type-person_identity": "drivers_licence",
+            "action": "upload:person_identity",
+            "file-person_identity": (io.BytesIO(b""), "empty.png"),
+        },
         content_type="multipart/form-data",
     )
     assert empty.status_code == 400
     good = alice.step(
         "documents",
-        {"doc_type-person_identity": "drivers_licence", "action": "upload:person_identity",
-         "file-person_identity": (io.BytesIO(png_bytes()), "licence.png")},
+        {
+            "doc_type-person_identity": "drivers_licence",
+            "action": "upload:person_identity",
+            "file-person_identity": (io.BytesIO(png_bytes()), "licence.png"),
+        },
         content_type="multipart/form-data",
     )
     assert good.status_code == 200
@@ -215,9 +231,16 @@ def test_uploads_are_checked_listed_by_name_and_size_and_can_be_removed(alice, s
 def test_a_seal_certificate_four_months_old_is_too_old_before_submission(alice):
     alice.start(["delete"])
     alice.step("data", {})
-    alice.step("who", {"requester": "appointed_representative", "rep_name": "Kenji Sato",
-                       "rep_relationship": "lawyer", "rep_address": "1-1 Chiyoda, Tokyo",
-                       "rep_email": "kenji@example.com"})
+    alice.step(
+        "who",
+        {
+            "requester": "appointed_representative",
+            "rep_name": "Kenji Sato",
+            "rep_relationship": "lawyer",
+            "rep_address": "1-1 Chiyoda, Tokyo",
+            "rep_email": "kenji@example.com",
+        },
+    )
     old = add_months(date.today(), -4).isoformat()
     response = alice.step("documents", {"seal_issued_on": old, "action": "continue"})
     assert response.status_code == 400
@@ -237,8 +260,11 @@ def fill_disclosure(w: Wizard) -> None:
     w.step("who", {"requester": "self"})
     w.step(
         "documents",
-        {"doc_type-person_identity": "my_number_card", "action": "continue",
-         "file-person_identity": (io.BytesIO(pdf_bytes()), "card.pdf")},
+        {
+            "doc_type-person_identity": "my_number_card",
+            "action": "continue",
+            "file-person_identity": (io.BytesIO(pdf_bytes()), "card.pdf"),
+        },
         content_type="multipart/form-data",
     )
 
@@ -265,8 +291,12 @@ def test_submitting_creates_one_request_per_kind_sharing_the_documents_once(alic
     assert "Change" in check and "My Number card" in check
     page = alice.get(f"{alice.url}/check").get_data(as_text=True)
     token = extract_csrf_token(page)
-    first = alice.client.post(f"{alice.url}/check", data={"csrf_token": token, "action": "submit"}, headers=EN)
-    again = alice.client.post(f"{alice.url}/check", data={"csrf_token": token, "action": "submit"}, headers=EN)
+    first = alice.client.post(
+        f"{alice.url}/check", data={"csrf_token": token, "action": "submit"}, headers=EN
+    )
+    again = alice.client.post(
+        f"{alice.url}/check", data={"csrf_token": token, "action": "submit"}, headers=EN
+    )
     assert first.status_code == 303 and again.status_code == 303
     assert first.location == again.location
     created = requests_of(seeded_app, db)
@@ -277,7 +307,9 @@ def test_submitting_creates_one_request_per_kind_sharing_the_documents_once(alic
         docs = list(db.session.scalars(sa.select(RequestDocument)))
         assert sorted(d.request_id for d in docs) == sorted(r.id for r in created)
         assert all(d.draft_id is None for d in docs)
-        notes = list(db.session.scalars(sa.select(Notification).where(Notification.kind == "request_received")))
+        notes = list(
+            db.session.scalars(sa.select(Notification).where(Notification.kind == "request_received"))
+        )
         assert len(notes) == 2
     done = text_of(alice.get(first.location))
     for r in created:
@@ -325,3 +357,54 @@ def test_stale_drafts_and_their_documents_are_purged(alice, seeded_app, db):
         assert drafts.purge_stale_drafts(db.session, utcnow() + timedelta(days=15)) == 1
         db.session.commit()
         assert db.session.scalar(sa.select(sa.func.count(RequestDraft.id))) == 0
+
+
+# --- files over the limit -----------------------------------------------------------------------------
+
+
+def to_documents(w: Wizard) -> str:
+    w.start(["delete"])
+    w.step("data", {})
+    w.step("who", {"requester": "self"})
+    return f"{w.url}/documents"
+
+
+def test_a_file_over_the_upload_limit_is_refused_with_a_message_on_the_page(seeded_app, login):
+    seeded_app.config["OME_PRIVACY_MAX_UPLOAD_BYTES"] = 2000
+    client = seeded_app.test_client()
+    login(client, "alice@example.com")
+    w = Wizard(client, EN)
+    to_documents(w)
+    response = w.step(
+        "documents",
+        {
+            "doc_type-person_identity": "drivers_licence",
+            "action": "upload:person_identity",
+            "file-person_identity": (io.BytesIO(b"%PDF-1.7\n" + b"0" * 5000), "big.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "MB" in text_of(response) or "too large" in text_of(response).lower()
+
+
+def test_a_body_over_the_request_limit_gets_the_page_back_not_a_bare_error(seeded_app, login):
+    client = seeded_app.test_client()
+    login(client, "alice@example.com")
+    w = Wizard(client, EN)
+    url = to_documents(w)
+    token = extract_csrf_token(w.get(url).get_data(as_text=True))
+    seeded_app.config["MAX_CONTENT_LENGTH"] = 5000
+    response = client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "action": "upload:person_identity",
+            "file-person_identity": (io.BytesIO(b"0" * 20000), "big.png"),
+        },
+        content_type="multipart/form-data",
+        headers=EN,
+    )
+    assert response.status_code == 413
+    assert "Please upload a smaller copy." in text_of(response)
+    assert "Documents" in text_of(response)

@@ -84,12 +84,12 @@ def _render(draft: RequestDraft | None, step: str, *, status: int = 200, **conte
 def new_request() -> Page:
     """GET: the first question, pre-filled from ``?kind=&source=&field=``. POST: start the draft."""
     privacy = current_privacy()
-    form = ConfirmForm()
     if request.method == "POST":
         data = _form_data()
         if data is None:
             abort(413)
         posted, _files = data
+        form = ConfirmForm()
         answers = {
             "kinds": posted.getlist("kinds"),
             "sources": [s for s in posted.getlist("sources") if s in privacy.sources][:50],
@@ -104,6 +104,7 @@ def new_request() -> Page:
         drafts.save_answers(privacy.session, draft, answers, "data")
         privacy.session.commit()
         return redirect(url_for(".new_request_step", draft_id=draft.token, step="data"), code=303)
+    form = ConfirmForm()
     pre = drafts.prefill(
         privacy.sources,
         request.args.get("kind", type=str),
@@ -154,15 +155,21 @@ def new_request_step(draft_id: str, step: str) -> Page:
     steps = drafts.steps_for(draft.answers or {})
     if step not in steps:  # the fee step for kinds without a fee: never shown
         return _go(draft, "check")
-    form = ConfirmForm()
     if request.method == "GET":
         return _render(draft, step, **_context(draft, step))
     data = _form_data()
     if data is None:
         too_large = _("The file is larger than %(limit)s MB. Please upload a smaller copy.", limit=_mb())
-        errors = {"file": too_large}
-        return _render(draft, step, status=413, errors=errors, **_context(draft, step))
+        return _render(
+            draft,
+            step,
+            status=413,
+            errors={"file": too_large},
+            form=ConfirmForm(formdata=None),
+            **_context(draft, step),
+        )
     posted, files = data
+    form = ConfirmForm()  # after the body was read: a body over the limit gets our page, not a bare 413
     if not form.validate_on_submit():
         return _render(draft, step, status=400, csrf_failed=True, **_context(draft, step))
     action = posted.get("action", "continue")
@@ -377,8 +384,32 @@ def new_request_done(reference: str) -> Page:
     )
 
 
+def too_large(error: RequestEntityTooLarge) -> Page | RequestEntityTooLarge:
+    """A body over ``MAX_CONTENT_LENGTH`` on a wizard step (refused wherever it was first read,
+    e.g. by the host's CSRFProtect): the same page back with the message, answers kept."""
+    args = request.view_args or {}
+    if not current_user.is_authenticated:
+        return error
+    if request.endpoint != "ome_privacy_account.new_request_step" or args.get("step") not in drafts.STEPS:
+        return error
+    draft = drafts.draft_for(current_state().session, current_user_id(), str(args.get("draft_id", "")))
+    if draft is None or draft.step == "submitted":
+        return error
+    step = str(args["step"])
+    message = _("The file is larger than %(limit)s MB. Please upload a smaller copy.", limit=_mb())
+    return _render(
+        draft,
+        step,
+        status=413,
+        errors={"file": message},
+        form=ConfirmForm(formdata=None),
+        **_context(draft, step),
+    )
+
+
 def register(bp: Any) -> None:
     """Add the wizard's routes to the account blueprint."""
+    bp.register_error_handler(RequestEntityTooLarge, too_large)
     bp.add_url_rule("/requests/new", "new_request", new_request, methods=["GET", "POST"])
     bp.add_url_rule(
         "/requests/new/<draft_id>/<step>", "new_request_step", new_request_step, methods=["GET", "POST"]

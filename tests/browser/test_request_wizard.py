@@ -57,7 +57,13 @@ def submit(page: Any, check_a11y: Any) -> str:
 
 @pytest.mark.parametrize("locale", ["ja-JP", "en-US"])
 def test_alice_files_a_disclosure_request_electronically_and_sees_the_fee_instructions(
-    page: Any, browser: Any, live_server: Any, browser_login: Any, check_a11y: Any, screenshot: Any, locale: str
+    page: Any,
+    browser: Any,
+    live_server: Any,
+    browser_login: Any,
+    check_a11y: Any,
+    screenshot: Any,
+    locale: str,
 ) -> None:
     page.context.close()
     context = browser.new_context(base_url=live_server.url, locale=locale, timezone_id="Asia/Tokyo")
@@ -138,9 +144,7 @@ def test_a_correction_opened_from_the_data_page_arrives_with_the_source_filled_i
     expect_step(page, "who", check_a11y)
 
 
-def test_carol_files_a_deletion_request_from_the_sns_refusal(
-    page: Any, check_a11y: Any
-) -> None:
+def test_carol_files_a_deletion_request_from_the_sns_refusal(page: Any, check_a11y: Any) -> None:
     from .test_facebook_only_user import sign_in_with_facebook
 
     sign_in_with_facebook(page, "carol@example.com", check_a11y)

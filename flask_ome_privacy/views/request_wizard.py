@@ -10,7 +10,7 @@ comes back on the same page with everything entered still there.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import abort, redirect, render_template, request, url_for
 from flask_babel import format_date, get_locale
@@ -25,10 +25,12 @@ from ..documents import DocType, DocumentRole, UploadRefused
 from ..forms import ConfirmForm
 from ..i18n import gettext as _
 from ..lifecycle import RequestKind
-from ..models import RequestDraft
 from ..signals import request_submitted
 from ..state import current_privacy, current_state
 from .common import current_user_id, reference_or_404
+
+if TYPE_CHECKING:  # only the type: views hold no SQL and load drafts through ``drafts``
+    from ..models import RequestDraft
 
 TEMPLATE = "ome_privacy/requests/new/{step}.html"
 Page = Response | str | tuple[str, int]

@@ -50,6 +50,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "DEFICIENCY_ANSWER_DAYS": 14,
     "DOCUMENT_RETENTION_DAYS": 30,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # The request wizard: unfinished drafts (and their documents) are deleted after this many days.
+    "DRAFT_DAYS": 14,
+    # At most this many requests per person per hour (each kind in a submission counts once).
+    "REQUEST_LIMIT_PER_HOUR": 16,
+    # How the fee may be paid (lifecycle.FeeMethod values), in the order the fee page lists them.
+    "FEE_METHODS": ["registered_cash_mail", "postal_money_order"],
     # Fernet key(s) for identity documents at rest, newest first: a comma-separated string or a list.
     "DOCUMENT_KEYS": None,
     # Email (mail.py): off unless MAIL_HOST or MAIL_SENDER is set.

@@ -135,7 +135,8 @@ class RequestDocument(Base):
     __tablename__ = "ome_privacy_documents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(
+    # None while the document belongs to an unfinished request draft (``draft_id``).
+    request_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("ome_privacy_requests.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(
@@ -156,6 +157,10 @@ class RequestDocument(Base):
     purged_at: Mapped[datetime | None]
 
     request: Mapped[PrivacyRequest] = relationship(back_populates="documents")
+    # Uploaded in the request wizard before submission; moved to the request(s) on submit.
+    draft_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ome_privacy_request_drafts.id", ondelete="CASCADE"), index=True
+    )
 
 
 class ExecutionReceipt(Base):
@@ -330,6 +335,24 @@ class JobFailure(Base):
     resolved_at: Mapped[datetime | None]
 
 
+class RequestDraft(Base):
+    """A rights request being written in the wizard (drafts.py): the answers so far.
+
+    Owned by one user and reached through ``token`` (random, in the URL); deleted when it
+    is submitted, or after ``OME_PRIVACY_DRAFT_DAYS`` without a change (with its documents).
+    """
+
+    __tablename__ = "ome_privacy_request_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    user_id: Mapped[str] = mapped_column(UserId, index=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    step: Mapped[str] = mapped_column(sa.String(16), default="what")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 ALL_MODELS = (
     PrivacyRequest,
     RequestDocument,
@@ -342,4 +365,5 @@ ALL_MODELS = (
     Notification,
     SnsWithdrawal,
     JobFailure,
+    RequestDraft,
 )

@@ -12,6 +12,11 @@ that reads the database sees it, and a receiver that fails cannot undo it.
     An in-app notification was stored for a person (``notification.user_id``).
     Typical use: also send it by email or push.
 
+``request_submitted(app, user=..., requests=...)``
+    A person submitted rights requests through the request wizard (``requests``: the new
+    ``PrivacyRequest`` rows, one per kind, sharing one set of documents).
+    Typical use: alert the privacy desk.
+
 Example::
 
     from flask_ome_privacy.signals import sns_withdrawn
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from blinker import Namespace
 
-__all__ = ["namespace", "sns_withdrawn", "notification_created"]
+__all__ = ["namespace", "sns_withdrawn", "notification_created", "request_submitted"]
 
 namespace = Namespace()
 
@@ -36,4 +41,8 @@ sns_withdrawn = namespace.signal(
 notification_created = namespace.signal(
     "ome-privacy-notification-created",
     doc="An in-app notification was stored; kwargs: notification.",
+)
+request_submitted = namespace.signal(
+    "ome-privacy-request-submitted",
+    doc="Rights requests were submitted through the wizard; kwargs: user, requests.",
 )

@@ -148,6 +148,14 @@ class DataSource:
             N_("Record what was done, without copying personal data into the note."),
         ]
 
+    # --- checking a requested value (correction / addition requests) -------------
+    def validate(self, field: str, value: str) -> str | None:
+        """Would this source accept ``value`` for ``field``? ``None`` if so, else a message id
+        (marked with ``N_``, translated where it is shown). The request wizard asks this
+        before a correction or addition is submitted; the default accepts anything (email
+        fields are checked with email-validator by the wizard itself)."""
+        return None
+
     def field(self, name: str) -> SourceField | None:
         return next((f for f in self.fields if f.name == name), None)
 

@@ -142,21 +142,16 @@ def test_grouped_values_get_a_table_each_with_the_group_as_caption(host, alice):
     assert 'scope="col"' in surveys and 'scope="row"' in surveys
 
 
-def test_ask_to_correct_leads_to_how_to_make_that_request_until_the_online_form_exists(host, alice):
-    surveys = section(page(host, alice), "surveys")
-    assert 'href="/privacy/purposes#request-correct"' in surveys
-    assert "Ask to correct this" in surveys
-    # The target is a real page with an entry for that kind of request.
-    public = host.app.test_client().get("/privacy/purposes", headers=EN).get_data(as_text=True)
-    assert 'id="request-correct"' in public
-
-
-def test_ask_to_correct_opens_the_online_form_for_that_source_when_the_app_has_one(host, alice):
-    host.app.add_url_rule(
-        "/account/privacy/requests/new", "ome_privacy_account.new_request", lambda: "the request form"
-    )
+def test_ask_to_correct_opens_the_online_form_for_that_source(host, alice):
     surveys = section(page(host, alice), "surveys")
     assert 'href="/account/privacy/requests/new?kind=correct&amp;source=surveys"' in surveys
+    assert "Ask to correct this" in surveys
+    # The target is the request wizard, with that kind ticked.
+    form = host.client_for(alice).get("/account/privacy/requests/new?kind=correct&source=surveys", headers=EN)
+    assert form.status_code == 200
+    assert 'value="correct" id="kind-correct" aria-describedby="kind-correct-hint" checked' in form.get_data(
+        as_text=True
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,8 +161,8 @@ def test_ask_to_correct_opens_the_online_form_for_that_source_when_the_app_has_o
 def test_request_links_follow_the_configured_prefixes(host, alice):
     response = host.client_for(alice).get("/me/privacy/data", headers=EN)
     text = response.get_data(as_text=True)
-    assert 'href="/legal/purposes#request-correct"' in text
-    assert 'href="/legal/purposes#request-stop_third_party"' in text
+    assert 'href="/me/privacy/requests/new?kind=correct&amp;source=' in text
+    assert 'href="/me/privacy/requests/new?kind=stop_third_party"' in text
 
 
 # --- the provision log ----------------------------------------------------------------------------
@@ -181,7 +176,7 @@ def test_the_provision_log_shows_to_whom_what_and_when_with_a_way_to_ask_to_stop
     assert "Personal information about users" in text
     assert "Personal information related to the organisational improvement service" in text
     assert "April 1, 2024 18:00 (Japan Time)" in text
-    assert 'href="/privacy/purposes#request-stop_third_party"' in provisions
+    assert 'href="/account/privacy/requests/new?kind=stop_third_party"' in provisions
 
 
 def test_no_provision_says_so(host, alice):

@@ -45,6 +45,7 @@ LEVELS: dict[str, int] = {
     "holdings": 5,
     "privacy_requests": 5,
     "withdrawal": 5,
+    "drafts": 6,
     "export": 6,
     "reauth": 4,
     "forms": 4,

@@ -71,7 +71,7 @@ SHOWN: dict[str, list[tuple[str, str]]] = {
         (EXPORT, "a handling fee of 1,000 yen applies"),
     ],
     "art-4-4": [(PUBLIC, "What you write on the request form is used only to answer your request")],
-    "art-4-5": [(PUBLIC, "Requests are made by post")],
+    "art-4-5": [(PUBLIC, "By post, as the privacy policy sets out")],
     "art-4-5-1": [(PUBLIC, "If you make the request yourself")],
     "art-4-5-1-a": [
         (PUBLIC, "Ask the inquiry contact below for the personal information disclosure request form")

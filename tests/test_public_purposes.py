@@ -47,7 +47,15 @@ def make(make_host: MakeHost) -> Callable[..., Any]:
 
 @pytest.fixture
 def app(make: Any) -> Any:
-    return make()
+    """A host whose app has no online request form (it took the wizard's page away), so the
+    public page is where the privacy center's request links lead."""
+    return without_request_form(make())
+
+
+def without_request_form(app: Any) -> Any:
+    """The host app without the request wizard's entry page: the package looks the endpoint up."""
+    app.view_functions.pop("ome_privacy_account.new_request", None)
+    return app
 
 
 def get(app: Any, headers: dict[str, str] = EN) -> str:
@@ -214,13 +222,7 @@ def test_without_an_online_form_the_page_promises_no_online_requests_and_links_n
 
 
 def test_with_an_online_form_the_page_offers_it(make: Any) -> None:
-    app = make()
-
-    def new_request() -> str:
-        return "request form"
-
-    # A tiny stand-in for the requests flow, registered under the endpoint the package looks for.
-    app.add_url_rule("/account/privacy/requests/new", "ome_privacy_account.new_request", new_request)
+    app = make()  # the package's request wizard is registered
     html = get(app)
     text = text_of(section(html, "requests"))
     assert "Online: sign in and use the request form in your privacy center" in text

@@ -35,7 +35,7 @@ from helpers import DEMO_PASSWORD, LOGIN_URL, extract_csrf_token
 from privacy_host import NEWSLETTER, ChirpSource, MakeHost, NotesSource, SurveySource
 from werkzeug.routing import IntegerConverter, Rule
 
-from flask_ome_privacy import N_, notify
+from flask_ome_privacy import N_, drafts, notify, privacy_requests
 from flask_ome_privacy.config import DEFAULT_CONFIG
 from flask_ome_privacy.extension import get_state
 from flask_ome_privacy.models import SnsWithdrawal
@@ -81,11 +81,27 @@ def _notification_for(site: Site, user_id: str) -> dict[str, Any]:
         return {"notification_id": notification.id}
 
 
+def _draft_for(site: Site, user_id: str) -> dict[str, Any]:
+    with site.app.app_context():
+        draft = drafts.new_draft(site.session, user_id, {"kinds": ["delete"]})
+        site.session.commit()
+        return {"draft_id": draft.token, "step": "check"}
+
+
+def _submitted_request_for(site: Site, user_id: str) -> dict[str, Any]:
+    with site.app.app_context():
+        request = privacy_requests.submit(get_state(site.app), user_id=user_id, kind="delete")
+        site.session.commit()
+        return {"reference": request.reference}
+
+
 #: Endpoint -> ``factory(site, user_id)``: path values naming something that belongs to that person.
 #: Add one for every new route that takes a person's reference or id (requests, documents, ...).
 OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
     "ome_privacy_account.sns_receipt": _receipt_for,
     "ome_privacy_account.notification_read": _notification_for,
+    "ome_privacy_account.new_request_step": _draft_for,
+    "ome_privacy_account.new_request_done": _submitted_request_for,
 }
 
 
@@ -97,6 +113,7 @@ def _source_key(site: Site, endpoint: str) -> str:
 PUBLIC: dict[str, Callable[[Site, str], Any]] = {
     "source_key": _source_key,
     "purpose_key": lambda site, endpoint: site.privacy.purposes.consent_asks()[0].key,
+    "step": lambda site, endpoint: "check",
     "filename": lambda site, endpoint: "privacy.css" if endpoint.startswith("ome_privacy") else "site.css",
 }
 
@@ -109,6 +126,8 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
     "ome_privacy_account.notifications": ("page",),
     "ome_privacy_account.notification_read": ("page",),
     "ome_privacy_account.notifications_read_all": ("page",),
+    "ome_privacy_account.new_request": ("kind", "source", "field", "kinds"),
+    "ome_privacy_account.new_request_step": ("action", "fields", "value-profile:email"),
 }
 
 #: Form data that makes a POST valid apart from the parameter under test, so the hostile

@@ -342,7 +342,7 @@ def test_the_only_way_to_sign_in_is_refused_with_what_to_do_instead(tiny):
     page = client.get("/account/privacy/sns").get_data(as_text=True)
     assert "Chirp is your only way to sign in" in page
     assert "Set a password for your account" in page
-    assert 'href="/privacy/purposes#request-delete"' in page
+    assert 'href="/account/privacy/requests/new?kind=delete"' in page
     assert 'href="/account/privacy/sns/chirp/withdraw"' not in page
 
     confirm = client.get(WITHDRAW)
@@ -373,7 +373,7 @@ def test_a_person_the_host_knows_no_sign_in_for_is_refused_and_the_log_names_onl
         response = client.get(WITHDRAW)
     text = response.get_data(as_text=True)
     assert "could not confirm that you have another way to sign in" in text
-    assert 'href="/privacy/purposes#request-delete"' in text
+    assert 'href="/account/privacy/requests/new?kind=delete"' in text
     assert "'chirp'" in caplog.text and "sign_in_methods" in caplog.text
     assert "u-unknown" not in caplog.text
     assert chirp_rows(tiny, "u-unknown") == (1, 3)
@@ -523,7 +523,7 @@ def test_carol_who_signs_in_only_with_facebook_is_refused(seeded_app, client, cs
 
     page = client.get("/account/privacy/sns").get_data(as_text=True)
     assert "Facebook is your only way to sign in" in page
-    assert "/privacy/purposes#request-delete" in page
+    assert "/account/privacy/requests/new?kind=delete" in page
     token = extract_csrf_token(client.get("/account/privacy/sns/facebook/withdraw").get_data(as_text=True))
     refused = client.post(
         "/account/privacy/sns/facebook/withdraw", data={"csrf_token": token, "confirm": "y"}

@@ -133,15 +133,19 @@ def cipher_for(app: Flask | None = None) -> DocumentCipher:
 
 def store(
     session: Session,
-    request_id: int,
+    request_id: int | None,
     role: DocumentRole | str,
     doc_type: DocType | str,
     document: CleanDocument,
     *,
     issued_on: date | None = None,
     cipher: DocumentCipher | None = None,
+    draft_id: int | None = None,
 ) -> RequestDocument:
     """Encrypt a checked upload and add it to request ``request_id`` (flushed, not committed).
+
+    In the request wizard, before the request exists, ``request_id`` is None and ``draft_id``
+    names the draft; submitting moves the document to the request(s).
 
     ``issued_on`` is required for a seal registration certificate (checked beforehand
     with ``rules.check_seal_certificate``).
@@ -152,8 +156,11 @@ def store(
     if role is DocumentRole.SEAL_CERTIFICATE and issued_on is None:
         raise ValueError("a seal registration certificate needs its issue date")
     cipher = cipher or cipher_for()
+    if (request_id is None) == (draft_id is None):
+        raise ValueError("a document belongs to a request or to a draft: give exactly one")
     row = RequestDocument(
         request_id=request_id,
+        draft_id=draft_id,
         role=role.value,
         doc_type=doc_type.value,
         content_type=document.content_type,

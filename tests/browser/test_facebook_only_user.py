@@ -39,7 +39,7 @@ def expect_refusal(scope: Any) -> None:
     expect(note).to_have_count(1)
     expect(note.get_by_role("heading")).to_contain_text("Facebook")
     expect(note.locator("a[href='/account#password']")).to_have_count(1)
-    expect(note.locator("a[href$='/privacy/purposes#request-delete']")).to_have_count(1)
+    expect(note.locator("a[href$='/account/privacy/requests/new?kind=delete']")).to_have_count(1)
 
 
 def test_carol_cannot_withdraw_her_only_sign_in_and_is_told_what_to_do(

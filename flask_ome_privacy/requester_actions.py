@@ -165,7 +165,7 @@ def timeline(session: Session, request: PrivacyRequest) -> list[TimelineEntry]:
         if action == SUBMITTED_ACTION:
             entries.append(TimelineEntry(at, "submitted", Status.SUBMITTED))
             continue
-        target = (data or {}).get("to")
+        target = str((data or {}).get("to"))
         if target in Status._value2member_map_:
             entries.append(TimelineEntry(at, "moved", Status(target)))
     messages = session.scalars(
@@ -228,7 +228,7 @@ class Notice:
 
 
 def deficiency_notice(request: PrivacyRequest) -> Notice | None:
-    """The notice the person must answer now: the latest deficiency message while the request waits on them."""
+    """The notice to answer now: the latest deficiency message while the request waits on the person."""
     if Status(request.status) is not Status.AWAITING_REQUESTER:
         return None
     notices = [m for m in request.messages if m.kind == "deficiency"]

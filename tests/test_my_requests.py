@@ -73,11 +73,15 @@ def send_notice(
     with host.app.app_context():
         request = load(host, reference)
         if request.status == Status.SUBMITTED.value:
-            privacy_requests.move(host.db.session, request, Status.IDENTITY_REVIEW, actor_id="s", actor_role="staff")
+            privacy_requests.move(
+                host.db.session, request, Status.IDENTITY_REVIEW, actor_id="s", actor_role="staff"
+            )
         if via is Status.UNDER_REVIEW and request.status != via.value:
             privacy_requests.move(host.db.session, request, via, actor_id="s", actor_role="staff")
         now = utcnow()
-        privacy_requests.move(host.db.session, request, Status.AWAITING_REQUESTER, actor_id="s", actor_role="staff", now=now)
+        privacy_requests.move(
+            host.db.session, request, Status.AWAITING_REQUESTER, actor_id="s", actor_role="staff", now=now
+        )
         _answer_by, expires_at = answer_deadline(now, 14)
         request.answer_deadline = expires_at
         host.db.session.add(
@@ -140,7 +144,9 @@ def test_another_persons_reference_is_not_found_on_every_url(host: Host) -> None
     assert me.get(f"{LIST}/PR-NONE-XIST").status_code == 404
     with host.app.app_context():
         request = load(host, theirs)
-        assert request.status == "awaiting_requester" and not [m for m in request.messages if m.kind == "answer"]
+        assert request.status == "awaiting_requester" and not [
+            m for m in request.messages if m.kind == "answer"
+        ]
 
 
 # --- the detail page ------------------------------------------------------------------------------------
@@ -151,7 +157,9 @@ def test_the_detail_page_shows_the_fee_how_to_pay_it_and_the_timeline(host: Host
     walk(host, reference, Status.IDENTITY_REVIEW)
     html = host.client_for("1", language="en").get(f"{LIST}/{reference}").get_data(as_text=True)
     assert "2 days ago" in html
-    assert "1,000 yen" in html and "registered cash mail" in html and f"write the reference {reference}" in html
+    assert (
+        "1,000 yen" in html and "registered cash mail" in html and f"write the reference {reference}" in html
+    )
     assert "We received your request." in html and "We started checking your identity." in html
     assert html.index("We received your request.") < html.index("We started checking your identity.")
     assert "The fee" in html and "Our review" in html
@@ -174,7 +182,10 @@ def test_the_deficiency_notice_says_exactly_what_is_missing_and_by_when(host: Ho
     expires = send_notice(
         host,
         reference,
-        ["person_identity", {"code": "person_address", "message": "A second document showing your current address"}],
+        [
+            "person_identity",
+            {"code": "person_address", "message": "A second document showing your current address"},
+        ],
         "The copy of your licence is too dark to read.",
     )
     html = host.client_for("1", language="en").get(f"{LIST}/{reference}").get_data(as_text=True)
@@ -183,7 +194,7 @@ def test_the_deficiency_notice_says_exactly_what_is_missing_and_by_when(host: Ho
     assert "A second document showing your current address" in missing
     assert "too dark to read" in html
     answer_by = (expires - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=9))).date()
-    assert f'Please answer by {answer_by.strftime("%B")} {answer_by.day}, {answer_by.year}.' in html
+    assert f"Please answer by {answer_by.strftime('%B')} {answer_by.day}, {answer_by.year}." in html
     assert "Paused until you answer" in html
     assert 'type="file"' in html and 'name="document-person_identity"' in html
 
@@ -216,11 +227,19 @@ def test_answering_with_a_document_returns_the_request_to_staff_and_resumes_the_
         assert request.due_at > due_while_paused  # the paused time is added to the due date
         answer = [m for m in request.messages if m.kind == "answer"][0]
         assert answer.author == "requester" and answer.body == "Here is a clearer copy."
-        document = host.db.session.scalar(sa.select(RequestDocument).where(RequestDocument.request_id == request.id))
-        assert (document.role, document.doc_type, document.content_type) == ("person_identity", "drivers_licence", "image/png")
+        document = host.db.session.scalar(
+            sa.select(RequestDocument).where(RequestDocument.request_id == request.id)
+        )
+        assert (document.role, document.doc_type, document.content_type) == (
+            "person_identity",
+            "drivers_licence",
+            "image/png",
+        )
         assert answer.items == [{"code": "person_identity", "document_id": document.id}]
         answered = host.db.session.scalar(
-            sa.select(AuditEvent).where(AuditEvent.action == "request.answered", AuditEvent.request_id == request.id)
+            sa.select(AuditEvent).where(
+                AuditEvent.action == "request.answered", AuditEvent.request_id == request.id
+            )
         )
         assert answered.actor_role == "user" and "clearer" not in str(answered.data)
     html = me.get(url).get_data(as_text=True)
@@ -300,7 +319,9 @@ def test_withdrawing_asks_to_confirm_then_withdraws(host: Host) -> None:
         request = load(host, reference)
         assert request.status == "withdrawn" and request.closed_at is not None
         moved = host.db.session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.request_id == request.id, AuditEvent.action == "request.moved")
+            sa.select(AuditEvent).where(
+                AuditEvent.request_id == request.id, AuditEvent.action == "request.moved"
+            )
         ).all()
         assert (moved[-1].actor_id, moved[-1].actor_role, moved[-1].data["to"]) == ("1", "user", "withdrawn")
     html = me.get(detail).get_data(as_text=True)
@@ -314,7 +335,10 @@ def test_a_request_being_carried_out_can_no_longer_be_withdrawn(host: Host) -> N
     detail = f"{LIST}/{reference}"
     assert "/withdraw" not in me.get(detail).get_data(as_text=True)
     page = me.get(f"{detail}/withdraw").get_data(as_text=True)
-    assert "can no longer be withdrawn" in page and "<form" not in page.split("omep-tabs")[-1].split("omep-contact")[0]
+    assert (
+        "can no longer be withdrawn" in page
+        and "<form" not in page.split("omep-tabs")[-1].split("omep-contact")[0]
+    )
     response = me.post(f"{detail}/withdraw", data={"csrf_token": token(me)})
     assert response.status_code == 409
     with host.app.app_context():
@@ -353,7 +377,7 @@ def test_the_released_decision_notice_lists_each_item_with_the_reason_for_a_refu
     assert "Refused" in rows[1] and "Labour Standards Act" in rows[1]
 
 
-# --- request data is used only for the request (policy Art. 4.4) -----------------------------------------------
+# --- request data is used only for the request (policy Art. 4.4) ---------------------------
 
 
 def test_request_data_never_appears_in_the_data_page_the_export_or_the_overview(host: Host) -> None:

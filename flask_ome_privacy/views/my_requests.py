@@ -201,7 +201,9 @@ def request_withdraw(reference: str) -> Response | tuple[str, int]:
                 found = _own_request_or_404(reference)
             else:
                 state.session.commit()
-                flash(_("Your request %(reference)s was withdrawn.", reference=found.reference), "ome_privacy")
+                flash(
+                    _("Your request %(reference)s was withdrawn.", reference=found.reference), "ome_privacy"
+                )
                 return redirect(url_for(".request_detail", reference=found.reference), code=303)
         return _render_withdraw(found, form, 409)
     return _render_withdraw(found, form, 200)

@@ -394,3 +394,36 @@ def test_request_data_never_appears_in_the_data_page_the_export_or_the_overview(
         body = response.get_data(as_text=True)
         for secret in ("SECRET-DETAIL", "SECRET-SCOPE", "SECRET-NOTICE", "SECRET-ANSWER"):
             assert secret not in body, f"{secret} on {page}"
+
+
+# --- the demo's requests ------------------------------------------------------------------------------
+
+
+def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
+    seeded_app: Any, client: Any, login: Any, logout: Any
+) -> None:
+    from example_app.seed import seed_demo_requests
+
+    with seeded_app.app_context():
+        assert seed_demo_requests() == 4
+        assert seed_demo_requests() == 0  # a second run adds nothing
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "alice@example.com")
+    html = client.get(LIST).get_data(as_text=True)
+    references = re.findall(r'class="omep-ref" href="/account/privacy/requests/(PR-[A-Z0-9-]+)"', html)
+    assert len(references) == 3
+    statuses = re.findall(r'omep-badge--(\w+)"', html)
+    assert statuses == ["submitted", "awaiting_requester", "completed"]  # open first, newest first
+    waiting = client.get(f"{LIST}/{references[1]}").get_data(as_text=True)
+    assert "Something is missing from your request" in waiting and "Your identity document" in waiting
+    done = client.get(f"{LIST}/{references[2]}").get_data(as_text=True)
+    assert "What we decided, item by item" in done and "Refused" in done
+    logout(client)
+    login(client, "bob@example.com")
+    bobs = client.get(LIST).get_data(as_text=True)
+    assert all(reference not in bobs for reference in references) and "Erase" in bobs
+    logout(client)
+    login(client, "staff@example.com")
+    queue = client.get("/admin/privacy/").get_data(as_text=True)
+    assert all(reference in queue for reference in references[:2])
+    assert "overdue" in queue

@@ -18,8 +18,8 @@ from .. import documents
 from ..documents import DocType, UploadRefused
 from ..forms import ConfirmForm
 from ..i18n import gettext as _
+from ..i18n import translate
 from ..lifecycle import FeeStatus, RequestKind, Status, may_withdraw
-from ..models import PrivacyRequest
 from ..requester_actions import (
     MAX_ANSWER_LENGTH,
     AnswerError,
@@ -48,7 +48,7 @@ ANSWER_ERRORS: dict[str, str] = {
 }
 
 
-def _own_request_or_404(reference: str) -> PrivacyRequest:
+def _own_request_or_404(reference: str) -> Any:
     found = request_for(current_state().session, current_user_id(), reference_or_404(reference))
     if found is None:
         abort(404)
@@ -63,7 +63,7 @@ def requests_list() -> str:
 
 
 def _render_detail(
-    found: PrivacyRequest,
+    found: Any,
     *,
     errors: dict[str, str] | None = None,
     answer: dict[str, str] | None = None,
@@ -160,7 +160,7 @@ def request_answer(reference: str) -> Response | tuple[str, int]:
     }
     notice = deficiency_notice(found)
     if notice is None:
-        return _render_detail(found, errors={"answer": str(_(ANSWER_ERRORS["not_waiting"]))}, status=409)
+        return _render_detail(found, errors={"answer": translate(ANSWER_ERRORS["not_waiting"])}, status=409)
     errors: dict[str, str] = {}
     uploads = _uploads(notice, errors)
     if errors:
@@ -178,7 +178,7 @@ def request_answer(reference: str) -> Response | tuple[str, int]:
     except AnswerError as problem:
         state.session.rollback()
         found = _own_request_or_404(reference)
-        return _render_detail(found, errors={"answer": str(_(ANSWER_ERRORS[problem.code]))}, answer=answer)
+        return _render_detail(found, errors={"answer": translate(ANSWER_ERRORS[problem.code])}, answer=answer)
     state.session.commit()
     flash(_("Thank you. Your answer was sent and we have resumed work on your request."), "ome_privacy")
     return redirect(url_for(".request_detail", reference=found.reference), code=303)
@@ -209,7 +209,7 @@ def request_withdraw(reference: str) -> Response | tuple[str, int]:
     return _render_withdraw(found, form, 200)
 
 
-def _render_withdraw(found: PrivacyRequest, form: ConfirmForm, status: int) -> tuple[str, int]:
+def _render_withdraw(found: Any, form: ConfirmForm, status: int) -> tuple[str, int]:
     return (
         render_template(
             "ome_privacy/requests/withdraw.html",

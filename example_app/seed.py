@@ -317,7 +317,6 @@ def seed_demo_requests(now: datetime | None = None) -> int:
             kind="deficiency",
             body=notice.text,
             items=[{"code": item.code, "message": item.message} for item in notice.items],
-            created_at=notice.issued_at,
         )
     )
 

@@ -162,8 +162,8 @@ def timeline(session: Session, request: PrivacyRequest) -> list[TimelineEntry]:
         .order_by(AuditEvent.id)
     )
     for at, action, data in events:
-        if action == SUBMITTED_ACTION:
-            entries.append(TimelineEntry(at, "submitted", Status.SUBMITTED))
+        if action == SUBMITTED_ACTION:  # when we received it (a letter may be registered later)
+            entries.append(TimelineEntry(request.received_at, "submitted", Status.SUBMITTED))
             continue
         target = str((data or {}).get("to"))
         if target in Status._value2member_map_:

@@ -427,3 +427,30 @@ def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
     queue = client.get("/admin/privacy/").get_data(as_text=True)
     assert all(reference in queue for reference in references[:2])
     assert "overdue" in queue
+
+
+# --- cost: statements per page stay flat as requests and their steps grow ---------------------------
+
+
+def test_the_list_and_the_detail_page_cost_the_same_statements_however_many_requests_and_steps(
+    host: Host,
+) -> None:
+    me = host.client_for("1", language="en")
+
+    def statements(url: str) -> int:
+        with host.count_queries() as queries:
+            assert me.get(url).status_code == 200
+        return queries.count
+
+    first = submit(host, "1", "disclose")
+    send_notice(host, first, ["person_identity"])
+    few = statements(LIST), statements(f"{LIST}/{first}")
+    for _ in range(20):
+        submit(host, "1", "correct")
+    walk(host, first, Status.IDENTITY_REVIEW)  # the answer path's moves, many times over
+    for _ in range(5):
+        send_notice(host, first, ["person_identity"], "again")
+        walk(host, first, Status.IDENTITY_REVIEW)
+    send_notice(host, first, ["person_identity"])
+    many = statements(LIST), statements(f"{LIST}/{first}")
+    assert many == few, (few, many)

@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, documents
 from .deficiency import JST
@@ -41,6 +42,7 @@ __all__ = [
     "VISIBLE_MESSAGE_KINDS",
     "AnswerError",
     "AnswerUpload",
+    "ChangedMeanwhile",
     "DeficiencyItem",
     "Notice",
     "RequestSummary",
@@ -60,6 +62,9 @@ __all__ = [
 ]
 
 ANSWERED_ACTION = "request.answered"
+#: Raised at flush or commit when someone (staff) changed the request at the same moment: the
+#: model's version counter refuses the older write, so nothing is lost; the person reloads.
+ChangedMeanwhile = StaleDataError
 #: Messages the requester reads; ``note`` (staff-internal) and anything else never reach them.
 VISIBLE_MESSAGE_KINDS = ("deficiency", "answer", "decision")
 #: The longest answer or corrected details a person may send (characters).

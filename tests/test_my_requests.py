@@ -454,3 +454,58 @@ def test_the_list_and_the_detail_page_cost_the_same_statements_however_many_requ
     send_notice(host, first, ["person_identity"])
     many = statements(LIST), statements(f"{LIST}/{first}")
     assert many == few, (few, many)
+
+
+# --- someone changes the request at the same moment ---------------------------------------------------
+
+
+@pytest.fixture
+def staff_changes_it_first(host: Host) -> Any:
+    """``arm()``: from then on, just before a page writes the request, the desk's change lands
+    (its version moves on in the same database), as when two people act at once."""
+
+    def bump(mapper: Any, connection: Any, target: PrivacyRequest) -> None:
+        table = PrivacyRequest.__table__
+        connection.execute(
+            table.update().where(table.c.id == target.id).values(version=table.c.version + 1)
+        )
+
+    armed: list[bool] = []
+
+    def arm() -> None:
+        sa.event.listen(PrivacyRequest, "before_update", bump)
+        armed.append(True)
+
+    yield arm
+    if armed:
+        sa.event.remove(PrivacyRequest, "before_update", bump)
+
+
+def test_an_answer_crossing_a_staff_change_is_refused_and_keeps_what_was_typed(
+    host: Host, staff_changes_it_first: Any
+) -> None:
+    reference = submit(host, "1", "correct")
+    send_notice(host, reference, [])
+    me = host.client_for("1", language="en")
+    url = f"{LIST}/{reference}"
+    staff_changes_it_first()
+    response = me.post(f"{url}/answer", data={"csrf_token": token(me), "message": "My typed answer"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "changed while you were answering" in html and "My typed answer" in html
+    with host.app.app_context():
+        request = load(host, reference)
+        assert request.status == "awaiting_requester"
+        assert not [m for m in request.messages if m.kind == "answer"]
+
+
+def test_a_withdrawal_crossing_a_staff_change_asks_again(host: Host, staff_changes_it_first: Any) -> None:
+    reference = submit(host, "1", "erase")
+    me = host.client_for("1", language="en")
+    detail = f"{LIST}/{reference}"
+    staff_changes_it_first()
+    response = me.post(f"{detail}/withdraw", data={"csrf_token": token(me)})
+    assert response.status_code == 303 and response.location.endswith(f"{detail}/withdraw")
+    assert "changed meanwhile" in me.get(response.location).get_data(as_text=True)
+    with host.app.app_context():
+        assert load(host, reference).status == "submitted"

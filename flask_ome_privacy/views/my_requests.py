@@ -24,6 +24,7 @@ from ..requester_actions import (
     MAX_ANSWER_LENGTH,
     AnswerError,
     AnswerUpload,
+    ChangedMeanwhile,
     Notice,
     WithdrawRefused,
     answer_deficiency,
@@ -45,6 +46,9 @@ ANSWER_ERRORS: dict[str, str] = {
     "too_long": N_("Please keep each text under 4,000 characters."),
     "wrong_document": N_("That document was not asked for in this notice."),
     "not_waiting": N_("This request is not waiting for an answer from you any more."),
+    "changed": N_(
+        "This request changed while you were answering. Please check it and send your answer again."
+    ),
 }
 
 
@@ -175,11 +179,16 @@ def request_answer(reference: str) -> Response | tuple[str, int]:
             corrected=answer["corrected"],
             uploads=uploads,
         )
+        state.session.commit()
     except AnswerError as problem:
         state.session.rollback()
         found = _own_request_or_404(reference)
         return _render_detail(found, errors={"answer": translate(ANSWER_ERRORS[problem.code])}, answer=answer)
-    state.session.commit()
+    except ChangedMeanwhile:
+        state.session.rollback()
+        found = _own_request_or_404(reference)
+        errors = {"answer": translate(ANSWER_ERRORS["changed"])}
+        return _render_detail(found, errors=errors, answer=answer, status=409)
     flash(_("Thank you. Your answer was sent and we have resumed work on your request."), "ome_privacy")
     return redirect(url_for(".request_detail", reference=found.reference), code=303)
 
@@ -196,11 +205,15 @@ def request_withdraw(reference: str) -> Response | tuple[str, int]:
             state = current_state()
             try:
                 withdraw_request(state.session, found, user_id=current_user_id())
-            except WithdrawRefused:
+                state.session.commit()
+            except (WithdrawRefused, ChangedMeanwhile):
                 state.session.rollback()
                 found = _own_request_or_404(reference)
+                if may_withdraw(found.status):  # changed meanwhile, still withdrawable: ask again
+                    message = _("This request changed meanwhile. Please check it and confirm again.")
+                    flash(message, "ome_privacy_error")
+                    return redirect(url_for(".request_withdraw", reference=found.reference), code=303)
             else:
-                state.session.commit()
                 flash(
                     _("Your request %(reference)s was withdrawn.", reference=found.reference), "ome_privacy"
                 )

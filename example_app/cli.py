@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from .extensions import db
 from .models import new_session_token
-from .seed import DemoAccount, seed_demo
+from .seed import DemoAccount, seed_demo, seed_demo_requests
 
 
 def register(app: Flask) -> None:
@@ -55,6 +55,7 @@ def demo_setup_command() -> None:
     create_schema(current_app._get_current_object())
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
     _print_accounts(seed_demo())
+    _seed_requests()
 
 
 @click.command("seed")
@@ -62,3 +63,11 @@ def demo_setup_command() -> None:
 def seed_command() -> None:
     """Add the demo accounts and their data (existing accounts are left alone)."""
     _print_accounts(seed_demo())
+    _seed_requests()
+
+
+def _seed_requests() -> None:
+    """Demo rights requests for alice and bob in different states, unless they have some already."""
+    added = seed_demo_requests()
+    if added:
+        click.echo(f"Demo requests: {added} (alice and bob, in different states)")

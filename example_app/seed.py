@@ -12,6 +12,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from flask_ome_privacy import deficiency, documents, privacy_requests
+from flask_ome_privacy.lifecycle import Status
+from flask_ome_privacy.models import DecisionItem, PrivacyRequest, RequestMessage
+from flask_ome_privacy.state import current_state
+
 from .extensions import privacy
 from .models import FacebookData, FacebookLink, Profile, SurveyResponse, User, db
 
@@ -233,3 +238,114 @@ def add_bulk_survey_rows(user: User, n: int, *, batch_size: int = 5000, commit: 
     if commit:
         db.session.commit()
     return n
+
+
+# --- rights requests in different states (issue 8), so the request pages and the queue show something
+
+
+@dataclass(frozen=True)
+class _ChecklistEntry:
+    """A document-checklist item as ``deficiency.build_notice`` names it: a stable code and a message id."""
+
+    code: str
+    message: str
+
+
+def seed_demo_requests(now: datetime | None = None) -> int:
+    """Add alice's and bob's demo requests unless they have some already; returns how many were added.
+
+    Made the way the privacy desk makes them — ``privacy_requests.submit`` and ``move`` — so the
+    clock, the due dates and the audit trail are real: alice has one just submitted (a disclosure
+    with the fee outstanding), one waiting for her with a deficiency notice, one completed with
+    its decision item by item; bob has one overdue under review. Needs an app context; commits.
+    """
+    users = dict(
+        db.session.execute(
+            sa.select(User.email, User.id).where(
+                User.email.in_(["alice@example.com", "bob@example.com", "staff@example.com"])
+            )
+        ).all()
+    )
+    if len(users) < 3:
+        return 0
+    alice, bob, staff = (str(users[e]) for e in ("alice@example.com", "bob@example.com", "staff@example.com"))
+    has_some = db.session.scalar(
+        sa.select(sa.func.count(PrivacyRequest.id)).where(PrivacyRequest.user_id.in_([alice, bob]))
+    )
+    if has_some:
+        return 0
+    state = current_state()
+    now = now or datetime.now(timezone.utc)
+
+    def submit(user_id: str, kind: str, days_ago: float, scope: dict[str, list[str]]) -> PrivacyRequest:
+        return privacy_requests.submit(
+            state, user_id=user_id, kind=kind, scope=scope, now=now - timedelta(days=days_ago)
+        )
+
+    def walk(request: PrivacyRequest, days_ago: float, *statuses: Status) -> None:
+        for status in statuses:
+            privacy_requests.move(
+                db.session,
+                request,
+                status,
+                actor_id=staff,
+                actor_role="staff",
+                now=now - timedelta(days=days_ago),
+            )
+
+    # alice: a disclosure just submitted, electronic, the fee not yet received.
+    disclose = submit(alice, "disclose", 1, {"sources": ["profile", "facebook"]})
+    disclose.disclosure_method = "electronic"
+
+    # alice: a correction waiting for her, with a notice saying exactly what is missing.
+    correct = submit(alice, "correct", 5, {"sources": ["profile"], "fields": ["postal_address"]})
+    walk(correct, 4, Status.IDENTITY_REVIEW)
+    walk(correct, 2, Status.AWAITING_REQUESTER)
+    checklist = [_ChecklistEntry(item.role.value, item.label) for item in documents.checklist("self")]
+    notice = deficiency.build_notice(
+        checklist,
+        ["person_identity"],
+        "お送りいただいた運転免許証の画像が暗く、氏名と住所が読み取れません。明るい場所で撮影し直した画像をお送りください。",
+        now - timedelta(days=2),
+        int(state.config("DEFICIENCY_ANSWER_DAYS")),
+    )
+    correct.answer_deadline = notice.expires_at
+    db.session.add(
+        RequestMessage(
+            request_id=correct.id,
+            author="staff",
+            kind="deficiency",
+            body=notice.text,
+            items=[{"code": item.code, "message": item.message} for item in notice.items],
+        )
+    )
+
+    # alice: stopping provision to third parties, completed; one item done, one refused with the reason.
+    stop = submit(alice, "stop_third_party", 40, {"sources": ["profile", "org_survey"]})
+    walk(stop, 38, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW)
+    db.session.add_all(
+        [
+            DecisionItem(request_id=stop.id, item="profile", granted=True),
+            DecisionItem(
+                request_id=stop.id,
+                item="org_survey",
+                granted=False,
+                reason="調査結果は雇用主との契約に基づき集計済みの統計としてのみ提供しており、"
+                "個人を識別できる形での第三者提供は行っていないためです。",
+            ),
+        ]
+    )
+    walk(stop, 33, Status.APPROVED, Status.EXECUTING)
+    walk(stop, 32, Status.COMPLETED)
+    stop.decision = "partial"
+    stop.decided_at = now - timedelta(days=34)
+    stop.decided_by = staff
+    stop.released_at = now - timedelta(days=32)
+
+    # bob: an erasure under review, past its due date.
+    erase = submit(bob, "erase", 20, {"sources": ["profile"]})
+    erase.ground = "no_longer_needed"
+    walk(erase, 18, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW)
+
+    db.session.commit()
+    return 4

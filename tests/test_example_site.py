@@ -204,7 +204,7 @@ def test_account_settings_link_to_the_privacy_pages(seeded_app, client, login):
     for path in (
         "/account/privacy/data",
         "/account/privacy/sns",
-        "/privacy/purposes#requests",  # how to make a request, until the online form exists
+        "/account/privacy/requests",  # the person's requests (making one starts there)
         "/privacy/purposes",
     ):
         assert f'href="{path}"' in page, path

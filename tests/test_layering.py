@@ -47,6 +47,7 @@ LEVELS: dict[str, int] = {
     "withdrawal": 5,
     "drafts": 6,
     "export": 6,
+    "requester_actions": 6,
     "reauth": 4,
     "forms": 4,
     # HTTP and command line, then the facade on top

@@ -38,7 +38,8 @@ from werkzeug.routing import IntegerConverter, Rule
 from flask_ome_privacy import N_, drafts, notify, privacy_requests
 from flask_ome_privacy.config import DEFAULT_CONFIG
 from flask_ome_privacy.extension import get_state
-from flask_ome_privacy.models import SnsWithdrawal
+from flask_ome_privacy.lifecycle import Status
+from flask_ome_privacy.models import RequestMessage, SnsWithdrawal
 from flask_ome_privacy.withdrawal import new_reference
 
 ROLES = ("anonymous", "owner", "other", "staff")
@@ -95,6 +96,28 @@ def _submitted_request_for(site: Site, user_id: str) -> dict[str, Any]:
         return {"reference": request.reference}
 
 
+def _request_for(site: Site, user_id: str) -> dict[str, Any]:
+    with site.app.app_context():
+        request = privacy_requests.submit(get_state(site.app), user_id=user_id, kind="correct")
+        site.session.commit()
+        return {"reference": request.reference}
+
+
+def _request_with_notice_for(site: Site, user_id: str) -> dict[str, Any]:
+    """A request waiting for its requester with a deficiency notice, as the desk leaves one."""
+    with site.app.app_context():
+        request = privacy_requests.submit(get_state(site.app), user_id=user_id, kind="correct")
+        for status in (Status.IDENTITY_REVIEW, Status.AWAITING_REQUESTER):
+            privacy_requests.move(site.session, request, status, actor_id=None, actor_role="staff")
+        site.session.add(
+            RequestMessage(
+                request_id=request.id, author="staff", kind="deficiency", body="", items=["person_identity"]
+            )
+        )
+        site.session.commit()
+        return {"reference": request.reference}
+
+
 #: Endpoint -> ``factory(site, user_id)``: path values naming something that belongs to that person.
 #: Add one for every new route that takes a person's reference or id (requests, documents, ...).
 OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
@@ -102,6 +125,9 @@ OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
     "ome_privacy_account.notification_read": _notification_for,
     "ome_privacy_account.new_request_step": _draft_for,
     "ome_privacy_account.new_request_done": _submitted_request_for,
+    "ome_privacy_account.request_detail": _request_for,
+    "ome_privacy_account.request_withdraw": _request_for,
+    "ome_privacy_account.request_answer": _request_with_notice_for,
 }
 
 
@@ -128,6 +154,7 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
     "ome_privacy_account.notifications_read_all": ("page",),
     "ome_privacy_account.new_request": ("kind", "source", "field", "kinds"),
     "ome_privacy_account.new_request_step": ("action", "fields", "value-profile:email"),
+    "ome_privacy_account.request_answer": ("message", "corrected", "doc_type-person_identity"),
 }
 
 #: Form data that makes a POST valid apart from the parameter under test, so the hostile

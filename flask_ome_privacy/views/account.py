@@ -11,7 +11,7 @@ from ..holdings import source_counts
 from ..lifecycle import Status
 from ..privacy_requests import open_requests_for
 from ..state import current_state
-from . import consents, data, request_wizard
+from . import consents, data, my_requests, request_wizard
 from . import notifications as notifications_views
 from . import sns as sns_views
 from .common import current_user_id, make_blueprint, require_signed_in
@@ -29,6 +29,7 @@ def build_account_blueprint() -> Blueprint:
     sns_views.register(bp)  # /sns, /sns/<key>/withdraw, /sns/withdrawals/<reference>
     notifications_views.register(bp)  # /notifications, /notifications/<id>/read, /notifications/read-all
     request_wizard.register(bp)  # /requests/new, /requests/new/<draft>/<step>, /requests/submitted/<ref>
+    my_requests.register(bp)  # /requests, /requests/<reference>, .../answer, .../withdraw
     return bp
 
 

@@ -1,0 +1,249 @@
+"""The person's own rights requests (``/account/privacy/requests``): follow, answer, withdraw.
+
+Thin: what a person may see and do lives in ``requester_actions.py``, the moves in
+``privacy_requests.py``, document checks and storage in ``documents``. Another person's
+reference answers 404 on every URL here, never 403.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Response
+
+from .. import documents
+from ..documents import DocType, UploadRefused
+from ..forms import ConfirmForm
+from ..i18n import gettext as _
+from ..i18n import translate
+from ..lifecycle import FeeStatus, RequestKind, Status, may_withdraw
+from ..requester_actions import (
+    MAX_ANSWER_LENGTH,
+    AnswerError,
+    AnswerUpload,
+    ChangedMeanwhile,
+    Notice,
+    WithdrawRefused,
+    answer_deficiency,
+    decision_items,
+    deficiency_notice,
+    is_released,
+    request_for,
+    requests_for,
+    summary_of,
+    timeline,
+    withdraw_request,
+)
+from ..sources import N_
+from ..state import current_state
+from .common import current_user_id, reference_or_404
+
+ANSWER_ERRORS: dict[str, str] = {
+    "empty": N_("Please upload a document, correct the details or write a message before sending."),
+    "too_long": N_("Please keep each text under 4,000 characters."),
+    "wrong_document": N_("That document was not asked for in this notice."),
+    "not_waiting": N_("This request is not waiting for an answer from you any more."),
+    "changed": N_(
+        "This request changed while you were answering. Please check it and send your answer again."
+    ),
+}
+
+
+def _own_request_or_404(reference: str) -> Any:
+    found = request_for(current_state().session, current_user_id(), reference_or_404(reference))
+    if found is None:
+        abort(404)
+    return found
+
+
+def requests_list() -> str:
+    state = current_state()
+    return render_template(
+        "ome_privacy/requests/list.html", summaries=requests_for(state.session, current_user_id())
+    )
+
+
+def _render_detail(
+    found: Any,
+    *,
+    errors: dict[str, str] | None = None,
+    answer: dict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    state = current_state()
+    return (
+        render_template(
+            "ome_privacy/requests/detail.html",
+            r=found,
+            summary=summary_of(found),
+            kind=RequestKind(found.kind),
+            steps=timeline(state.session, found),
+            notice=deficiency_notice(found),
+            released=is_released(found),
+            items=decision_items(found),
+            may_withdraw=may_withdraw(found.status),
+            fee=FeeStatus(found.fee_status),
+            FeeStatus=FeeStatus,
+            Status=Status,
+            source_label=_source_label,
+            form=ConfirmForm(),
+            errors=errors or {},
+            answer=answer or {},
+            max_answer_length=MAX_ANSWER_LENGTH,
+        ),
+        status,
+    )
+
+
+def _source_label(item: str) -> str:
+    """A decision item (``source`` or ``source.field``) named as the data page names it."""
+    source_key, _dot, field_name = item.partition(".")
+    source = current_state().sources.get(source_key)
+    if source is None:
+        return item
+    label = str(_(source.label)) if source.label else source_key
+    spec = source.field(field_name) if field_name else None
+    if field_name:
+        return f"{label}: {_(spec.label) if spec is not None else field_name}"
+    return label
+
+
+def request_detail(reference: str) -> tuple[str, int]:
+    return _render_detail(_own_request_or_404(reference))
+
+
+def _parse_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip()) if value.strip() else None
+    except ValueError:
+        return None
+
+
+def _uploads(notice: Notice, errors: dict[str, str]) -> list[AnswerUpload]:
+    """The documents sent for the notice's document items, checked; problems go into ``errors``."""
+    state = current_state()
+    uploads: list[AnswerUpload] = []
+    for item in notice.document_items:
+        assert item.role is not None  # document_items only
+        file: FileStorage | None = request.files.get(f"document-{item.code}")
+        if file is None or not file.filename:
+            continue
+        field = f"document-{item.code}"
+        raw_type = request.form.get(f"doc_type-{item.code}", "")
+        if raw_type not in DocType._value2member_map_ or DocType(raw_type) not in item.accepted:
+            errors[f"doc_type-{item.code}"] = str(_("Please choose which document this is."))
+            continue
+        issued_on = None
+        if item.role is documents.DocumentRole.SEAL_CERTIFICATE:
+            issued_on = _parse_day(request.form.get(f"issued_on-{item.code}", ""))
+            problem = documents.check_seal_certificate(issued_on, state.today())
+            if problem is not None:
+                errors[f"issued_on-{item.code}"] = documents.message_text(problem)
+                continue
+        try:
+            clean = documents.check_upload(file.stream)
+        except UploadRefused as refused:
+            errors[field] = documents.message_text(refused)
+            continue
+        uploads.append(AnswerUpload(item.role, DocType(raw_type), clean, issued_on))
+    return uploads
+
+
+def request_answer(reference: str) -> Response | tuple[str, int]:
+    """POST: the person's answer to a deficiency notice: documents, corrected details, a message."""
+    found = _own_request_or_404(reference)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)  # missing or forged CSRF token: record nothing
+    answer = {
+        "message": request.form.get("message", ""),
+        "corrected": request.form.get("corrected", ""),
+    }
+    notice = deficiency_notice(found)
+    if notice is None:
+        return _render_detail(found, errors={"answer": translate(ANSWER_ERRORS["not_waiting"])}, status=409)
+    errors: dict[str, str] = {}
+    uploads = _uploads(notice, errors)
+    if errors:
+        return _render_detail(found, errors=errors, answer=answer)
+    state = current_state()
+    try:
+        answer_deficiency(
+            state.session,
+            found,
+            user_id=current_user_id(),
+            message=answer["message"],
+            corrected=answer["corrected"],
+            uploads=uploads,
+        )
+        state.session.commit()
+    except AnswerError as problem:
+        state.session.rollback()
+        found = _own_request_or_404(reference)
+        return _render_detail(found, errors={"answer": translate(ANSWER_ERRORS[problem.code])}, answer=answer)
+    except ChangedMeanwhile:
+        state.session.rollback()
+        found = _own_request_or_404(reference)
+        errors = {"answer": translate(ANSWER_ERRORS["changed"])}
+        return _render_detail(found, errors=errors, answer=answer, status=409)
+    flash(_("Thank you. Your answer was sent and we have resumed work on your request."), "ome_privacy")
+    return redirect(url_for(".request_detail", reference=found.reference), code=303)
+
+
+def request_withdraw(reference: str) -> Response | tuple[str, int]:
+    """GET: the confirm step (or why it is too late). POST: withdraw."""
+    found = _own_request_or_404(reference)
+    form = ConfirmForm()
+    allowed = may_withdraw(found.status)
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        if allowed:
+            state = current_state()
+            try:
+                withdraw_request(state.session, found, user_id=current_user_id())
+                state.session.commit()
+            except (WithdrawRefused, ChangedMeanwhile):
+                state.session.rollback()
+                found = _own_request_or_404(reference)
+                if may_withdraw(found.status):  # changed meanwhile, still withdrawable: ask again
+                    message = _("This request changed meanwhile. Please check it and confirm again.")
+                    flash(message, "ome_privacy_error")
+                    return redirect(url_for(".request_withdraw", reference=found.reference), code=303)
+            else:
+                flash(
+                    _("Your request %(reference)s was withdrawn.", reference=found.reference), "ome_privacy"
+                )
+                return redirect(url_for(".request_detail", reference=found.reference), code=303)
+        return _render_withdraw(found, form, 409)
+    return _render_withdraw(found, form, 200)
+
+
+def _render_withdraw(found: Any, form: ConfirmForm, status: int) -> tuple[str, int]:
+    return (
+        render_template(
+            "ome_privacy/requests/withdraw.html",
+            r=found,
+            kind=RequestKind(found.kind),
+            allowed=may_withdraw(found.status),
+            status=Status(found.status),
+            form=form,
+        ),
+        status,
+    )
+
+
+def register(bp: Any) -> None:
+    """Add the request-following routes to the account blueprint."""
+    bp.add_url_rule("/requests", "requests", requests_list)
+    bp.add_url_rule("/requests/<reference>", "request_detail", request_detail)
+    bp.add_url_rule("/requests/<reference>/answer", "request_answer", request_answer, methods=["POST"])
+    bp.add_url_rule(
+        "/requests/<reference>/withdraw", "request_withdraw", request_withdraw, methods=["GET", "POST"]
+    )
+
+
+__all__ = ["register"]

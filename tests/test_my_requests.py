@@ -1,0 +1,511 @@
+"""Following one's own requests (issue 8): the list, the detail page, answering a notice, withdrawing.
+
+Requests are made through ``privacy_requests.submit`` and moved through ``move``; a deficiency
+notice is made the way the desk makes one (a move to ``awaiting_requester`` plus a
+``RequestMessage`` of kind ``deficiency`` and an answer deadline), since the staff side is
+built elsewhere. Every check goes through the pages a person uses.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+from privacy_host import Host, MakeHost, NotesSource, SurveySource
+
+from flask_ome_privacy import privacy_requests
+from flask_ome_privacy.deficiency import answer_deadline
+from flask_ome_privacy.lifecycle import Status
+from flask_ome_privacy.models import (
+    AuditEvent,
+    DecisionItem,
+    PrivacyRequest,
+    RequestDocument,
+    RequestMessage,
+    utcnow,
+)
+from flask_ome_privacy.state import get_state
+
+LIST = "/account/privacy/requests"
+
+
+@pytest.fixture
+def host(make_host: MakeHost, document_key: str) -> Host:
+    return make_host(
+        sources=[NotesSource(), SurveySource()],
+        members=["1", "2"],
+        login_view="sign_in_page",
+        OME_PRIVACY_DOCUMENT_KEYS=document_key,
+        OME_PRIVACY_RESPONSE_DAYS=14,
+    )
+
+
+def submit(host: Host, user_id: str, kind: str = "correct", *, days_ago: int = 0, **kwargs: Any) -> str:
+    with host.app.app_context():
+        request = privacy_requests.submit(
+            get_state(host.app), user_id=user_id, kind=kind, now=utcnow() - timedelta(days=days_ago), **kwargs
+        )
+        host.db.session.commit()
+        return request.reference
+
+
+def load(host: Host, reference: str) -> PrivacyRequest:
+    return host.db.session.scalar(sa.select(PrivacyRequest).where(PrivacyRequest.reference == reference))
+
+
+def walk(host: Host, reference: str, *statuses: Status, at: datetime | None = None) -> None:
+    with host.app.app_context():
+        request = load(host, reference)
+        for status in statuses:
+            privacy_requests.move(host.db.session, request, status, actor_id="s", actor_role="staff", now=at)
+        host.db.session.commit()
+
+
+def send_notice(
+    host: Host, reference: str, items: list[Any], text: str = "", *, via: Status = Status.IDENTITY_REVIEW
+) -> datetime:
+    """What the desk does: wait for the requester, with a notice naming what is missing."""
+    with host.app.app_context():
+        request = load(host, reference)
+        if request.status == Status.SUBMITTED.value:
+            privacy_requests.move(
+                host.db.session, request, Status.IDENTITY_REVIEW, actor_id="s", actor_role="staff"
+            )
+        if via is Status.UNDER_REVIEW and request.status != via.value:
+            privacy_requests.move(host.db.session, request, via, actor_id="s", actor_role="staff")
+        now = utcnow()
+        privacy_requests.move(
+            host.db.session, request, Status.AWAITING_REQUESTER, actor_id="s", actor_role="staff", now=now
+        )
+        _answer_by, expires_at = answer_deadline(now, 14)
+        request.answer_deadline = expires_at
+        host.db.session.add(
+            RequestMessage(request_id=request.id, author="staff", kind="deficiency", body=text, items=items)
+        )
+        host.db.session.commit()
+        return expires_at
+
+
+def token(client: Any) -> str:
+    """The signed-in client's CSRF token (the host's bare token page)."""
+    return client.get("/_test/csrf").get_data(as_text=True)
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 30, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+# --- the list --------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_only_my_requests_open_ones_first_with_what_each_waits_on(host: Host) -> None:
+    done = submit(host, "1", "correct", days_ago=20)
+    walk(host, done, Status.IDENTITY_REVIEW, Status.WITHDRAWN)
+    fee = submit(host, "1", "disclose", days_ago=3)
+    theirs = submit(host, "2", "erase")
+    page = host.client_for("1", language="en").get(LIST)
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    assert theirs not in html
+    assert html.index(fee) < html.index(done)  # open first, though older ones exist
+    assert "3 days" in html and "20 days" in html
+    row = re.search(rf"{fee}.*?</tr>", html, re.S).group(0)
+    assert "The fee" in row and "Our review" in row and "Disclose" in row and "Submitted" in row
+    assert "Withdrawn" in html
+
+
+def test_the_overview_links_each_open_request_to_its_page(host: Host) -> None:
+    reference = submit(host, "1")
+    html = host.client_for("1", language="en").get("/account/privacy/").get_data(as_text=True)
+    assert f'href="{LIST}/{reference}"' in html
+    assert f'href="{LIST}"' in html
+
+
+# --- another person's requests ----------------------------------------------------------------------
+
+
+def test_another_persons_reference_is_not_found_on_every_url(host: Host) -> None:
+    theirs = submit(host, "2", "disclose")
+    send_notice(host, theirs, ["person_identity"])
+    me = host.client_for("1")
+    csrf = token(me)
+    for url in (f"{LIST}/{theirs}", f"{LIST}/{theirs}/withdraw"):
+        assert me.get(url).status_code == 404
+    assert me.post(f"{LIST}/{theirs}/answer", data={"csrf_token": csrf, "message": "x"}).status_code == 404
+    assert me.post(f"{LIST}/{theirs}/withdraw", data={"csrf_token": csrf}).status_code == 404
+    assert me.get(f"{LIST}/PR-NONE-XIST").status_code == 404
+    with host.app.app_context():
+        request = load(host, theirs)
+        assert request.status == "awaiting_requester" and not [
+            m for m in request.messages if m.kind == "answer"
+        ]
+
+
+# --- the detail page ------------------------------------------------------------------------------------
+
+
+def test_the_detail_page_shows_the_fee_how_to_pay_it_and_the_timeline(host: Host) -> None:
+    reference = submit(host, "1", "disclose", days_ago=2)
+    walk(host, reference, Status.IDENTITY_REVIEW)
+    html = host.client_for("1", language="en").get(f"{LIST}/{reference}").get_data(as_text=True)
+    assert "2 days ago" in html
+    assert (
+        "1,000 yen" in html and "registered cash mail" in html and f"write the reference {reference}" in html
+    )
+    assert "We received your request." in html and "We started checking your identity." in html
+    assert html.index("We received your request.") < html.index("We started checking your identity.")
+    assert "The fee" in html and "Our review" in html
+
+
+def test_internal_notes_never_reach_the_requester(host: Host) -> None:
+    reference = submit(host, "1")
+    with host.app.app_context():
+        request = load(host, reference)
+        host.db.session.add(
+            RequestMessage(request_id=request.id, author="staff", kind="note", body="INTERNAL: looks odd")
+        )
+        host.db.session.commit()
+    html = host.client_for("1", language="en").get(f"{LIST}/{reference}").get_data(as_text=True)
+    assert "INTERNAL" not in html and "looks odd" not in html
+
+
+def test_the_deficiency_notice_says_exactly_what_is_missing_and_by_when(host: Host) -> None:
+    reference = submit(host, "1", "correct")
+    expires = send_notice(
+        host,
+        reference,
+        [
+            "person_identity",
+            {"code": "person_address", "message": "A second document showing your current address"},
+        ],
+        "The copy of your licence is too dark to read.",
+    )
+    html = host.client_for("1", language="en").get(f"{LIST}/{reference}").get_data(as_text=True)
+    missing = re.search(r'id="omep-missing-items">(.*?)</ul>', html, re.S).group(1)
+    assert "Your identity document" in missing
+    assert "A second document showing your current address" in missing
+    assert "too dark to read" in html
+    answer_by = (expires - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=9))).date()
+    assert f"Please answer by {answer_by.strftime('%B')} {answer_by.day}, {answer_by.year}." in html
+    assert "Paused until you answer" in html
+    assert 'type="file"' in html and 'name="document-person_identity"' in html
+
+
+# --- answering --------------------------------------------------------------------------------------------
+
+
+def test_answering_with_a_document_returns_the_request_to_staff_and_resumes_the_clock(host: Host) -> None:
+    reference = submit(host, "1", "correct", days_ago=4)
+    send_notice(host, reference, ["person_identity"], via=Status.UNDER_REVIEW)
+    with host.app.app_context():
+        due_while_paused = load(host, reference).due_at
+    me = host.client_for("1", language="en")
+    url = f"{LIST}/{reference}"
+    response = me.post(
+        f"{url}/answer",
+        data={
+            "csrf_token": token(me),
+            "doc_type-person_identity": "drivers_licence",
+            "document-person_identity": (io.BytesIO(png()), "licence.png"),
+            "message": "Here is a clearer copy.",
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303 and response.location.endswith(url)
+    with host.app.app_context():
+        request = load(host, reference)
+        assert request.status == "under_review"  # back where it waited, marked answered
+        assert request.paused_since is None and request.answer_deadline is None
+        assert request.due_at > due_while_paused  # the paused time is added to the due date
+        answer = [m for m in request.messages if m.kind == "answer"][0]
+        assert answer.author == "requester" and answer.body == "Here is a clearer copy."
+        document = host.db.session.scalar(
+            sa.select(RequestDocument).where(RequestDocument.request_id == request.id)
+        )
+        assert (document.role, document.doc_type, document.content_type) == (
+            "person_identity",
+            "drivers_licence",
+            "image/png",
+        )
+        assert answer.items == [{"code": "person_identity", "document_id": document.id}]
+        answered = host.db.session.scalar(
+            sa.select(AuditEvent).where(
+                AuditEvent.action == "request.answered", AuditEvent.request_id == request.id
+            )
+        )
+        assert answered.actor_role == "user" and "clearer" not in str(answered.data)
+    html = me.get(url).get_data(as_text=True)
+    assert "Your answer was sent" in html and "You answered." in html
+    assert "Something is missing" not in html  # the notice is answered
+
+
+def test_answering_with_corrected_details_only_goes_back_to_identity_review(host: Host) -> None:
+    reference = submit(host, "1", "correct")
+    send_notice(host, reference, [], "Which e-mail address should we use?")
+    me = host.client_for("1", language="en")
+    url = f"{LIST}/{reference}"
+    response = me.post(f"{url}/answer", data={"csrf_token": token(me), "corrected": "new@example.com"})
+    assert response.status_code == 303
+    with host.app.app_context():
+        request = load(host, reference)
+        assert request.status == "identity_review"
+        assert [m.items for m in request.messages if m.kind == "answer"] == [
+            [{"code": "corrected_details", "text": "new@example.com"}]
+        ]
+
+
+def test_an_empty_or_refused_answer_is_explained_and_keeps_what_was_typed(host: Host) -> None:
+    reference = submit(host, "1", "correct")
+    send_notice(host, reference, ["person_identity"])
+    me = host.client_for("1", language="en")
+    url = f"{LIST}/{reference}"
+    empty = me.post(f"{url}/answer", data={"csrf_token": token(me)})
+    assert empty.status_code == 200
+    assert "Please upload a document, correct the details or write a message" in empty.get_data(as_text=True)
+    bad = me.post(
+        f"{url}/answer",
+        data={
+            "csrf_token": token(me),
+            "doc_type-person_identity": "drivers_licence",
+            "document-person_identity": (io.BytesIO(b"MZ\x90\x00 not a document"), "licence.pdf"),
+            "message": "My message stays",
+        },
+        content_type="multipart/form-data",
+    )
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 200 and "My message stays" in html and "PDF, JPEG or PNG" in html
+    assert 'href="#document-person_identity"' in html  # the error summary links to the field
+    forged = me.post(f"{url}/answer", data={"csrf_token": "forged", "message": "x"})
+    assert forged.status_code == 400
+    with host.app.app_context():
+        request = load(host, reference)
+        assert request.status == "awaiting_requester" and not request.documents
+        assert not [m for m in request.messages if m.kind == "answer"]
+
+
+def test_a_request_not_waiting_for_an_answer_refuses_one(host: Host) -> None:
+    reference = submit(host, "1")
+    me = host.client_for("1", language="en")
+    url = f"{LIST}/{reference}"
+    response = me.post(f"{url}/answer", data={"csrf_token": token(me), "message": "hello"})
+    assert response.status_code == 409
+    assert "not waiting for an answer" in response.get_data(as_text=True)
+
+
+# --- withdrawing -----------------------------------------------------------------------------------------
+
+
+def test_withdrawing_asks_to_confirm_then_withdraws(host: Host) -> None:
+    reference = submit(host, "1", "erase")
+    me = host.client_for("1", language="en")
+    detail = f"{LIST}/{reference}"
+    assert f'href="{detail}/withdraw"' in me.get(detail).get_data(as_text=True)
+    confirm = me.get(f"{detail}/withdraw")
+    assert confirm.status_code == 200 and "Withdraw this request" in confirm.get_data(as_text=True)
+    with host.app.app_context():
+        assert load(host, reference).status == "submitted"  # the GET changed nothing
+    assert me.post(f"{detail}/withdraw", data={"csrf_token": "forged"}).status_code == 400
+    response = me.post(f"{detail}/withdraw", data={"csrf_token": token(me)})
+    assert response.status_code == 303
+    with host.app.app_context():
+        request = load(host, reference)
+        assert request.status == "withdrawn" and request.closed_at is not None
+        moved = host.db.session.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.request_id == request.id, AuditEvent.action == "request.moved"
+            )
+        ).all()
+        assert (moved[-1].actor_id, moved[-1].actor_role, moved[-1].data["to"]) == ("1", "user", "withdrawn")
+    html = me.get(detail).get_data(as_text=True)
+    assert "was withdrawn" in html and f'href="{detail}/withdraw"' not in html
+
+
+def test_a_request_being_carried_out_can_no_longer_be_withdrawn(host: Host) -> None:
+    reference = submit(host, "1", "erase")
+    walk(host, reference, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW, Status.APPROVED, Status.EXECUTING)
+    me = host.client_for("1", language="en")
+    detail = f"{LIST}/{reference}"
+    assert "/withdraw" not in me.get(detail).get_data(as_text=True)
+    page = me.get(f"{detail}/withdraw").get_data(as_text=True)
+    assert (
+        "can no longer be withdrawn" in page
+        and "<form" not in page.split("omep-tabs")[-1].split("omep-contact")[0]
+    )
+    response = me.post(f"{detail}/withdraw", data={"csrf_token": token(me)})
+    assert response.status_code == 409
+    with host.app.app_context():
+        assert load(host, reference).status == "executing"
+
+
+# --- the decision notice -----------------------------------------------------------------------------------
+
+
+def test_the_released_decision_notice_lists_each_item_with_the_reason_for_a_refusal(host: Host) -> None:
+    reference = submit(host, "1", "erase")
+    walk(host, reference, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW)
+    with host.app.app_context():
+        request = load(host, reference)
+        host.db.session.add_all(
+            [
+                DecisionItem(request_id=request.id, item="notes", granted=True),
+                DecisionItem(
+                    request_id=request.id,
+                    item="surveys.answer",
+                    granted=False,
+                    reason="Kept for seven years under the Labour Standards Act.",
+                ),
+            ]
+        )
+        host.db.session.commit()
+    me = host.client_for("1", language="en")
+    detail = f"{LIST}/{reference}"
+    assert "Labour Standards Act" not in me.get(detail).get_data(as_text=True)  # a draft is not a notice
+    walk(host, reference, Status.APPROVED, Status.EXECUTING, Status.COMPLETED)
+    html = me.get(detail).get_data(as_text=True)
+    table = re.search(r"What we decided, item by item.*?</table>", html, re.S).group(0)
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    assert len(rows) == 2
+    assert "Notes" in rows[0] and "Done" in rows[0]
+    assert "Refused" in rows[1] and "Labour Standards Act" in rows[1]
+
+
+# --- request data is used only for the request (policy Art. 4.4) ---------------------------
+
+
+def test_request_data_never_appears_in_the_data_page_the_export_or_the_overview(host: Host) -> None:
+    reference = submit(host, "1", "correct", details="SECRET-DETAIL-4711", scope={"new": "SECRET-SCOPE-0815"})
+    send_notice(host, reference, [], "SECRET-NOTICE-1234")
+    me = host.client_for("1", language="en")
+    url = f"{LIST}/{reference}"
+    me.post(f"{url}/answer", data={"csrf_token": token(me), "message": "SECRET-ANSWER-9999"})
+    pages = ["/account/privacy/", "/account/privacy/data", "/account/privacy/data/export.json"]
+    pages += [f"/account/privacy/data/export/{key}.csv" for key in ("notes", "surveys")]
+    for page in pages:
+        response = me.get(page)
+        assert response.status_code == 200, page
+        body = response.get_data(as_text=True)
+        for secret in ("SECRET-DETAIL", "SECRET-SCOPE", "SECRET-NOTICE", "SECRET-ANSWER"):
+            assert secret not in body, f"{secret} on {page}"
+
+
+# --- the demo's requests ------------------------------------------------------------------------------
+
+
+def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
+    seeded_app: Any, client: Any, login: Any, logout: Any
+) -> None:
+    from example_app.seed import seed_demo_requests
+
+    with seeded_app.app_context():
+        assert seed_demo_requests() == 4
+        assert seed_demo_requests() == 0  # a second run adds nothing
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "alice@example.com")
+    html = client.get(LIST).get_data(as_text=True)
+    references = re.findall(r'class="omep-ref" href="/account/privacy/requests/(PR-[A-Z0-9-]+)"', html)
+    assert len(references) == 3
+    statuses = re.findall(r'omep-badge--(\w+)"', html)
+    assert statuses == ["submitted", "awaiting_requester", "completed"]  # open first, newest first
+    waiting = client.get(f"{LIST}/{references[1]}").get_data(as_text=True)
+    assert "Something is missing from your request" in waiting and "Your identity document" in waiting
+    done = client.get(f"{LIST}/{references[2]}").get_data(as_text=True)
+    assert "What we decided, item by item" in done and "Refused" in done
+    logout(client)
+    login(client, "bob@example.com")
+    bobs = client.get(LIST).get_data(as_text=True)
+    assert all(reference not in bobs for reference in references) and "Erase" in bobs
+    logout(client)
+    login(client, "staff@example.com")
+    queue = client.get("/admin/privacy/").get_data(as_text=True)
+    assert all(reference in queue for reference in references[:2])
+    assert "overdue" in queue
+
+
+# --- cost: statements per page stay flat as requests and their steps grow ---------------------------
+
+
+def test_the_list_and_the_detail_page_cost_the_same_statements_however_many_requests_and_steps(
+    host: Host,
+) -> None:
+    me = host.client_for("1", language="en")
+
+    def statements(url: str) -> int:
+        with host.count_queries() as queries:
+            assert me.get(url).status_code == 200
+        return queries.count
+
+    first = submit(host, "1", "disclose")
+    send_notice(host, first, ["person_identity"])
+    few = statements(LIST), statements(f"{LIST}/{first}")
+    for _ in range(20):
+        submit(host, "1", "correct")
+    walk(host, first, Status.IDENTITY_REVIEW)  # the answer path's moves, many times over
+    for _ in range(5):
+        send_notice(host, first, ["person_identity"], "again")
+        walk(host, first, Status.IDENTITY_REVIEW)
+    send_notice(host, first, ["person_identity"])
+    many = statements(LIST), statements(f"{LIST}/{first}")
+    assert many == few, (few, many)
+
+
+# --- someone changes the request at the same moment ---------------------------------------------------
+
+
+@pytest.fixture
+def staff_changes_it_first(host: Host) -> Any:
+    """``arm()``: from then on, just before a page writes the request, the desk's change lands
+    (its version moves on in the same database), as when two people act at once."""
+
+    def bump(mapper: Any, connection: Any, target: PrivacyRequest) -> None:
+        table = PrivacyRequest.__table__
+        connection.execute(
+            table.update().where(table.c.id == target.id).values(version=table.c.version + 1)
+        )
+
+    armed: list[bool] = []
+
+    def arm() -> None:
+        sa.event.listen(PrivacyRequest, "before_update", bump)
+        armed.append(True)
+
+    yield arm
+    if armed:
+        sa.event.remove(PrivacyRequest, "before_update", bump)
+
+
+def test_an_answer_crossing_a_staff_change_is_refused_and_keeps_what_was_typed(
+    host: Host, staff_changes_it_first: Any
+) -> None:
+    reference = submit(host, "1", "correct")
+    send_notice(host, reference, [])
+    me = host.client_for("1", language="en")
+    url = f"{LIST}/{reference}"
+    staff_changes_it_first()
+    response = me.post(f"{url}/answer", data={"csrf_token": token(me), "message": "My typed answer"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "changed while you were answering" in html and "My typed answer" in html
+    with host.app.app_context():
+        request = load(host, reference)
+        assert request.status == "awaiting_requester"
+        assert not [m for m in request.messages if m.kind == "answer"]
+
+
+def test_a_withdrawal_crossing_a_staff_change_asks_again(host: Host, staff_changes_it_first: Any) -> None:
+    reference = submit(host, "1", "erase")
+    me = host.client_for("1", language="en")
+    detail = f"{LIST}/{reference}"
+    staff_changes_it_first()
+    response = me.post(f"{detail}/withdraw", data={"csrf_token": token(me)})
+    assert response.status_code == 303 and response.location.endswith(f"{detail}/withdraw")
+    assert "changed meanwhile" in me.get(response.location).get_data(as_text=True)
+    with host.app.app_context():
+        assert load(host, reference).status == "submitted"

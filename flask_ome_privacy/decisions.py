@@ -332,7 +332,7 @@ ITEM_ERROR_LABELS: dict[ItemError, str] = {
     ItemError.SUBSTITUTE_NOT_FOR_KIND: N_(
         "A substitute measure is possible only for stopping use, erasing or stopping provision."
     ),
-    ItemError.NO_DATA_NOT_FOR_KIND: N_("\"We hold no such data\" does not answer a request to add data."),
+    ItemError.NO_DATA_NOT_FOR_KIND: N_('"We hold no such data" does not answer a request to add data.'),
     ItemError.TEXT_TOO_LONG: N_("Keep the text under 2,000 characters."),
     ItemError.NOT_IN_SCOPE: N_("This item is not part of the request."),
     ItemError.DUPLICATE: N_("This item is decided twice."),

@@ -282,4 +282,3 @@ class OmePrivacy:
         none of its own: ``app.after_request(privacy.security_headers)`` gives a host's own pages
         the policy our pages send."""
         return security_headers(response)
-

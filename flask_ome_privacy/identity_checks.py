@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit
 from .deficiency import JST
@@ -43,6 +44,10 @@ from .privacy_requests import move
 from .sources import N_
 
 __all__ = [
+    "PrivacyRequest",
+    "utcnow",
+    "StaleDataError",
+    "days_since_receipt",
     "Check",
     "IdentityMethod",
     "ReviewError",
@@ -51,6 +56,7 @@ __all__ = [
     "request_by_reference",
     "document_of",
     "seal_problem",
+    "needs_seal_certificate",
     "identity_problems",
     "start_identity_review",
     "record_checks",
@@ -124,6 +130,11 @@ def request_by_reference(session: Session, reference: str) -> PrivacyRequest | N
     return session.scalar(sa.select(PrivacyRequest).where(PrivacyRequest.reference == reference))
 
 
+def days_since_receipt(request: PrivacyRequest, now: datetime | None = None) -> int:
+    """Whole days since the request was received (the queue and the page show both this and days left)."""
+    return ((now or utcnow()) - request.received_at).days
+
+
 def document_of(request: PrivacyRequest, document_id: int) -> RequestDocument | None:
     """One of the request's own documents, or None (another request's id is not found)."""
     return next((doc for doc in request.documents if doc.id == document_id), None)
@@ -179,10 +190,15 @@ def received_on(request: PrivacyRequest) -> date:
     return request.received_at.astimezone(JST).date()
 
 
-def seal_problem(request: PrivacyRequest) -> Problem | None | bool:
-    """The seal certificate's check on the receipt date: False when none is needed, None when it passes."""
-    if requester_of(request) is not Requester.APPOINTED_REPRESENTATIVE:
-        return False
+def needs_seal_certificate(request: PrivacyRequest) -> bool:
+    """An appointed representative proves the power of attorney with the person's seal certificate."""
+    return requester_of(request) is Requester.APPOINTED_REPRESENTATIVE
+
+
+def seal_problem(request: PrivacyRequest) -> Problem | None:
+    """What is wrong with the seal certificate on the day the request was received (None: fine or not needed)."""
+    if not needs_seal_certificate(request):
+        return None
     seals = [d for d in request.documents if d.role == DocumentRole.SEAL_CERTIFICATE.value]
     issued = max((d.issued_on for d in seals if d.issued_on), default=None)
     return check_seal_certificate(issued, received_on(request))
@@ -194,7 +210,7 @@ def identity_problems(request: PrivacyRequest) -> list[str]:
     missing = [c for c in checks_for(request) if c.value not in (request.identity_checks or {})]
     if missing:
         problems.append(IDENTITY_NOT_READY)
-    if seal_problem(request) not in (False, None):
+    if seal_problem(request) is not None:
         problems.append(SEAL_NOT_READY)
     return problems
 

@@ -397,7 +397,6 @@ def perform(name: str, arguments: dict[str, Any], failure_id: int | None = None)
     on error rolls back and raises ``JobFailed`` (type and place of the error only).
     """
 
-
     app = get_state(current_app).app
     session = get_state(app).session
     task = lookup(app, name)
@@ -593,7 +592,6 @@ def _worker_class() -> type:
 
         def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
             with self.app.app_context():
-
                 if self.is_horse:
                     # A forked child must not reuse the parent's pooled database connections.
                     get_state(self.app).db.engine.dispose(close=False)

@@ -370,7 +370,7 @@ def request_received(
     link: str | None = None,
     app: Flask | None = None,
 ) -> MailMessage:
-    """"We received your request <reference>": the kind, the fee if any, where to follow it."""
+    """ "We received your request <reference>": the kind, the fee if any, where to follow it."""
     return _render(app or current_app, "request_received", to, language, reference, kind, link)
 
 
@@ -383,5 +383,5 @@ def decision_released(
     link: str | None = None,
     app: Flask | None = None,
 ) -> MailMessage:
-    """"The result of your request <reference> is ready": read it in the privacy center."""
+    """ "The result of your request <reference> is ready": read it in the privacy center."""
     return _render(app or current_app, "decision_released", to, language, reference, kind, link)

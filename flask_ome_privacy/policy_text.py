@@ -111,7 +111,7 @@ class Policy:
     @cached_property
     def anchors(self) -> frozenset[str]:
         """Every anchor on the policy page (articles and provisions)."""
-        return frozenset( [a.anchor for a in self.articles] + [p.anchor for p in self.provisions()])
+        return frozenset([a.anchor for a in self.articles] + [p.anchor for p in self.provisions()])
 
 
 def anchor_of(path: Sequence[int]) -> str:

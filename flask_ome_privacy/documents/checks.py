@@ -315,4 +315,3 @@ def _has_active_content(root: Any) -> bool:
         elif isinstance(node, NameObject) and node in _ACTIVE_NAMES:
             return True
     return False
-

@@ -95,9 +95,7 @@ ROLE_LABELS: dict[DocumentRole, str] = {
     DocumentRole.PERSON_IDENTITY: N_("Your identity document"),
     DocumentRole.PERSON_ADDRESS: N_("A second document showing your current address"),
     DocumentRole.REPRESENTATIVE_IDENTITY: N_("The representative's own identity document"),
-    DocumentRole.REPRESENTATIVE_ADDRESS: N_(
-        "A second document showing the representative's current address"
-    ),
+    DocumentRole.REPRESENTATIVE_ADDRESS: N_("A second document showing the representative's current address"),
     DocumentRole.AUTHORITY: N_("Proof of the legal representative's authority"),
     DocumentRole.POWER_OF_ATTORNEY: N_("Power of attorney signed by the person"),
     DocumentRole.SEAL_CERTIFICATE: N_(

@@ -129,12 +129,12 @@ def timezone_name() -> str:
 
 
 def format_day(value: date | datetime) -> str:
-    """"September 15, 2026" / 「2026年9月15日」 (a datetime is taken in the reader's zone first)."""
+    """ "September 15, 2026" / 「2026年9月15日」 (a datetime is taken in the reader's zone first)."""
     return str(format_date(value, "long"))
 
 
 def format_moment(value: datetime) -> str:
-    """"September 15, 2026 14:05 (Japan Time)" / 「2026年9月15日 14:05（日本時間）」.
+    """ "September 15, 2026 14:05 (Japan Time)" / 「2026年9月15日 14:05（日本時間）」.
 
     Stored times are UTC (naive ones are read as UTC); pages show them in the app's zone and
     say which, so nobody has to guess.

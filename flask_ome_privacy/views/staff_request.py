@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
 
 from .. import deficiency_notices, documents
@@ -29,7 +28,6 @@ from ..documents import DocumentIntegrityError, DocumentKeyError, DocumentPurged
 from ..forms import ConfirmForm
 from ..i18n import gettext as _
 from ..lifecycle import FeeMethod, FeeStatus, RequestKind, Status, TransitionError
-from ..models import PrivacyRequest, utcnow
 from ..privacy_requests import clock_of
 from ..sources import N_
 from ..state import current_privacy
@@ -92,7 +90,7 @@ def register_request_pages(bp: Blueprint) -> None:
     bp.add_url_rule(f"{base}/notes", "note", note, methods=["POST"])
 
 
-def _load(reference: str) -> PrivacyRequest:
+def _load(reference: str) -> review.PrivacyRequest:
     found = review.request_by_reference(current_privacy().session, reference_or_404(reference))
     if found is None:
         abort(404)
@@ -100,7 +98,7 @@ def _load(reference: str) -> PrivacyRequest:
 
 
 def render_page(
-    privacy_request: PrivacyRequest,
+    privacy_request: review.PrivacyRequest,
     *,
     errors: dict[str, str] | None = None,
     entered: dict[str, Any] | None = None,
@@ -109,21 +107,20 @@ def render_page(
     """The request page; with ``errors`` (section → message) and what was entered kept."""
     state = current_privacy()
     now_clock = clock_of(privacy_request)
-    now = utcnow()
     kind = RequestKind(privacy_request.kind)
     seal = review.seal_problem(privacy_request)
     context = {
         "req": privacy_request,
         "kind": kind,
         "status": Status(privacy_request.status),
-        "days_since": (now - privacy_request.received_at).days,
-        "days_left": now_clock.days_left(now),
+        "days_since": review.days_since_receipt(privacy_request),
+        "days_left": now_clock.days_left(review.utcnow()),
         "paused": privacy_request.paused_since is not None,
         "checklist": review.checklist_for(privacy_request),
         "checks": review.checks_for(privacy_request),
         "ticked": privacy_request.identity_checks or {},
-        "seal_needed": seal is not False,
-        "seal_problem": documents.message_text(seal) if seal not in (False, None) else None,
+        "seal_needed": review.needs_seal_certificate(privacy_request),
+        "seal_problem": documents.message_text(seal) if seal is not None else None,
         "identity_problems": review.identity_problems(privacy_request),
         "methods": list(review.IdentityMethod),
         "fee_methods": list(FeeMethod),
@@ -192,7 +189,7 @@ def document(reference: str, document_id: int) -> Response:
 def _act(
     reference: str,
     section: str,
-    action: Callable[[PrivacyRequest], object],
+    action: Callable[[review.PrivacyRequest], object],
     done: str,
     *,
     versioned: bool = True,
@@ -216,7 +213,7 @@ def _act(
         session.rollback()
         message = _("This cannot be done while the request is in this state.")
         return render_page(_load(reference), errors={section: message}, entered=entered, status=409)
-    except StaleDataError:
+    except review.StaleDataError:
         session.rollback()
         return render_page(_load(reference), errors={section: _(STALE_MESSAGE)}, entered=entered, status=409)
     flash(done, "ome_privacy")
@@ -255,7 +252,7 @@ def verify_identity(reference: str) -> ResponseReturnValue:
 def masked_copy(reference: str, document_id: int) -> ResponseReturnValue:
     upload = request.files.get("file")
 
-    def replace(privacy_request: PrivacyRequest) -> None:
+    def replace(privacy_request: review.PrivacyRequest) -> None:
         doc = review.document_of(privacy_request, document_id)
         if doc is None:
             abort(404)
@@ -283,7 +280,7 @@ def fee(reference: str) -> ResponseReturnValue:
     form = request.form
     outcome = form.get("outcome", "")
 
-    def record(privacy_request: PrivacyRequest) -> None:
+    def record(privacy_request: review.PrivacyRequest) -> None:
         session = current_privacy().session
         if outcome == "waived":
             review.waive_fee(session, privacy_request, form.get("reason", ""), actor_id=current_user_id())

@@ -196,7 +196,7 @@ def needs_seal_certificate(request: PrivacyRequest) -> bool:
 
 
 def seal_problem(request: PrivacyRequest) -> Problem | None:
-    """What is wrong with the seal certificate on the day the request was received (None: fine or not needed)."""
+    """The seal certificate's problem on the day the request was received (None: fine or not needed)."""
     if not needs_seal_certificate(request):
         return None
     seals = [d for d in request.documents if d.role == DocumentRole.SEAL_CERTIFICATE.value]

@@ -445,3 +445,4 @@ def test_the_timeline_lists_staff_and_requester_events(seeded_app: Any, staff: A
     for label in ("Request received", "Status changed", "Internal note added", "Deficiency notice sent"):
         assert label in timeline
     assert "Answer from the requester" in timeline and "Sent again." in timeline
+    assert "Deficiency notice (Your identity document)" in timeline  # the item by its name, not its code

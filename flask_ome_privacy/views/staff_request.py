@@ -3,7 +3,9 @@
 Summary, the requester's answers, documents (viewed only here, decrypted on the fly, each
 view audited), the identity checks, the fee, deficiency notices, internal notes and the
 timeline. The decision sections (views/staff_decide.py) plug into the same page through
-``ome_privacy/staff/_decision.html``.
+``ome_privacy/staff/_decision.html`` (included if present): they add their names to the
+page's context with ``add_page_context(provider)`` and run their own POSTs through ``act``,
+so every action on the page shares the version guard, the messages and the one commit.
 
 Every change is a POST with CSRF, one domain call, one commit. The form carries the
 request's ``version``: a form older than the request (someone else acted meanwhile) is
@@ -13,7 +15,7 @@ racing on the same version fail at the second (``StaleDataError``) with the same
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -70,6 +72,16 @@ TIMELINE_LABELS = {
     "message.note": N_("Internal note"),
     "message.decision": N_("Decision notice"),
 }
+
+
+#: Functions adding names to the request page's context (the decision sections' data).
+_PAGE_CONTEXT: list[Callable[[review.PrivacyRequest], Mapping[str, Any]]] = []
+
+
+def add_page_context(provider: Callable[[review.PrivacyRequest], Mapping[str, Any]]) -> None:
+    """Let another part of the page (``_decision.html``) add what it shows; added once however often asked."""
+    if provider not in _PAGE_CONTEXT:
+        _PAGE_CONTEXT.append(provider)
 
 
 def register_request_pages(bp: Blueprint) -> None:
@@ -149,7 +161,10 @@ def render_page(
         "errors": errors or {},
         "entered": entered or {},
         "form": ConfirmForm(),
+        "item_labels": {entry.code: entry.message for entry in review.checklist_for(privacy_request)},
     }
+    for provider in _PAGE_CONTEXT:
+        context.update(provider(privacy_request))
     return render_template(PAGE, **context), status
 
 
@@ -186,7 +201,7 @@ def document(reference: str, document_id: int) -> Response:
 # --- the actions ---------------------------------------------------------------------------
 
 
-def _act(
+def act(
     reference: str,
     section: str,
     action: Callable[[review.PrivacyRequest], object],
@@ -194,7 +209,12 @@ def _act(
     *,
     versioned: bool = True,
 ) -> ResponseReturnValue:
-    """CSRF, the version guard, one domain call, one commit; errors shown on the page, 303 after."""
+    """CSRF, the version guard, one domain call, one commit; errors shown on the page, 303 after.
+
+    ``section`` is the id of the page section the action belongs to (its errors show there,
+    and the redirect lands there). ``versioned=False`` only for additions that cannot
+    conflict (a note).
+    """
     if not ConfirmForm().validate_on_submit():
         abort(400, _("The form expired. Reload the page and try again."))
     privacy_request = _load(reference)
@@ -221,7 +241,7 @@ def _act(
 
 
 def start_identity_review(reference: str) -> ResponseReturnValue:
-    return _act(
+    return act(
         reference,
         "identity",
         lambda r: review.start_identity_review(current_privacy().session, r, actor_id=current_user_id()),
@@ -231,7 +251,7 @@ def start_identity_review(reference: str) -> ResponseReturnValue:
 
 def identity_checks(reference: str) -> ResponseReturnValue:
     ticked = request.form.getlist("check")
-    return _act(
+    return act(
         reference,
         "identity",
         lambda r: review.record_checks(current_privacy().session, r, ticked, actor_id=current_user_id()),
@@ -241,7 +261,7 @@ def identity_checks(reference: str) -> ResponseReturnValue:
 
 def verify_identity(reference: str) -> ResponseReturnValue:
     method = request.form.get("method", "")
-    return _act(
+    return act(
         reference,
         "identity",
         lambda r: review.verify_identity(current_privacy().session, r, method, actor_id=current_user_id()),
@@ -266,7 +286,7 @@ def masked_copy(reference: str, document_id: int) -> ResponseReturnValue:
             current_privacy().session, privacy_request, doc, clean, actor_id=current_user_id()
         )
 
-    return _act(reference, "documents", replace, _("The masked copy replaced the original."))
+    return act(reference, "documents", replace, _("The masked copy replaced the original."))
 
 
 def _parse_day(value: str) -> date | None:
@@ -303,13 +323,13 @@ def fee(reference: str) -> ResponseReturnValue:
             today=current_privacy().today(),
         )
 
-    return _act(reference, "fee", record, _("Fee recorded."))
+    return act(reference, "fee", record, _("Fee recorded."))
 
 
 def deficiency(reference: str) -> ResponseReturnValue:
     chosen = request.form.getlist("item")
     text = request.form.get("text", "")
-    return _act(
+    return act(
         reference,
         "deficiency",
         lambda r: deficiency_notices.send_notice(
@@ -326,7 +346,7 @@ def deficiency(reference: str) -> ResponseReturnValue:
 
 def note(reference: str) -> ResponseReturnValue:
     body = request.form.get("body", "")
-    return _act(
+    return act(
         reference,
         "notes",
         lambda r: review.add_note(current_privacy().session, r, body, actor_id=current_user_id()),

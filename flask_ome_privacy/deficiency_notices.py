@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, notify
 from .deficiency import JST, DeficiencyNotice, build_notice, validate_notice
-from .identity_checks import ReviewError, checklist_for
+from .identity_checks import ReviewError, check_text, checklist_for
 from .lifecycle import Status
 from .models import PrivacyRequest, RequestMessage, utcnow
 from .privacy_requests import move
@@ -67,6 +67,7 @@ def send_notice(
     if Status(request.status) not in NOTICE_STATUSES:
         raise ReviewError(N_("This cannot be done while the request is in this state."))
     chosen = list(chosen)
+    text = check_text(text)
     problems = notice_problems(request, chosen, text)
     if problems:
         raise ReviewError(problems[0])

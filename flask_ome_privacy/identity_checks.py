@@ -69,6 +69,7 @@ __all__ = [
     "TimelineEntry",
     "timeline",
     "MAX_NOTE_LENGTH",
+    "check_text",
 ]
 
 MAX_NOTE_LENGTH = 4000
@@ -213,6 +214,16 @@ def identity_problems(request: PrivacyRequest) -> list[str]:
     if seal_problem(request) is not None:
         problems.append(SEAL_NOT_READY)
     return problems
+
+
+CONTROL_CHARACTERS = N_("Remove the control characters from the text.")
+
+
+def check_text(text: str) -> str:
+    """Staff's free text, stripped; control characters (NUL above all) refused with a message."""
+    if any(not ch.isprintable() and ch not in "\r\n\t" for ch in text):
+        raise ReviewError(CONTROL_CHARACTERS)
+    return text.strip()
 
 
 def _touch(request: PrivacyRequest, now: datetime) -> None:
@@ -364,7 +375,7 @@ def waive_fee(
 ) -> None:
     """The fee is waived; the reason is kept on the request (not in the audit trail)."""
     _fee_open(request)
-    reason = reason.strip()
+    reason = check_text(reason)
     if not reason:
         raise ReviewError(N_("Say why the fee is waived."))
     if len(reason) > MAX_NOTE_LENGTH:
@@ -382,7 +393,7 @@ def add_note(
     session: Session, request: PrivacyRequest, body: str, *, actor_id: str, now: datetime | None = None
 ) -> RequestMessage:
     """An internal note: for staff only, never shown to the requester."""
-    body = body.strip()
+    body = check_text(body)
     if not body:
         raise ReviewError(N_("Write the note first."))
     if len(body) > MAX_NOTE_LENGTH:

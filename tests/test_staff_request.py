@@ -380,6 +380,8 @@ def test_internal_notes_are_for_staff_and_never_reach_the_requester(
     assert secret in page_of(client, reference)
     blank = post(client, reference, "notes", {"body": " "})
     assert blank.status_code == 400 and "Write the note first" in blank.get_data(as_text=True)
+    nul = post(client, reference, "notes", {"body": "a\x00b"})  # PostgreSQL refuses NUL in text
+    assert nul.status_code == 400 and "control characters" in nul.get_data(as_text=True)
     client.get("/logout")
     login(client, "alice@example.com")
     # Every account page alice can open, with her request's reference where a page takes one.

@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import audit
+from . import audit, deficiency_notices
 from . import migrate as migrations
 from .config import ConfigError
 from .documents import storage
@@ -145,6 +145,18 @@ def rotate_document_keys_command(batch_size: int) -> None:
         raise SystemExit(1)
     if cipher.key_count > 1:
         click.echo("Every stored file uses the newest key: the older key(s) can now be removed.")
+
+
+@privacy_cli.command(
+    "close-expired",
+    help="Close requests whose deficiency notice went unanswered past its deadline (safe from cron).",
+)
+@with_appcontext
+def close_expired_command() -> None:
+    state = get_state(current_app)
+    closed = deficiency_notices.close_expired(state.session)
+    state.session.commit()
+    click.echo(f"Closed {len(closed)} request(s) as incomplete.")
 
 
 @privacy_cli.command("worker", help='Run background jobs from Redis (OME_PRIVACY_JOBS = "rq").')

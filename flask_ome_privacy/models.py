@@ -127,6 +127,10 @@ class PrivacyRequest(Base):
     decision_items: Mapped[list[DecisionItem]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="DecisionItem.id"
     )
+    # Staff review (identity_checks.py): which identity checks staff ticked, by whom and when
+    # ({code: {"by": staff id, "at": ISO time}}), and why a fee was waived.
+    identity_checks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fee_waiver_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class RequestDocument(Base):

@@ -48,6 +48,8 @@ LEVELS: dict[str, int] = {
     "drafts": 6,
     "export": 6,
     "requester_actions": 6,
+    "identity_checks": 6,
+    "deficiency_notices": 6,
     "reauth": 4,
     "forms": 4,
     # HTTP and command line, then the facade on top

@@ -118,6 +118,47 @@ def _request_with_notice_for(site: Site, user_id: str) -> dict[str, Any]:
         return {"reference": request.reference}
 
 
+def _staff_request_for(site: Site, user_id: str) -> dict[str, Any]:
+    """A request of ``user_id``'s under identity review, with one stored document (a PNG)."""
+    import io
+
+    from PIL import Image
+
+    from flask_ome_privacy import documents, privacy_requests
+    from flask_ome_privacy.lifecycle import Status
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(out, "PNG")
+    with site.app.app_context():
+        state = get_state(site.app)
+        request = privacy_requests.submit(state, user_id=user_id, kind="disclose")
+        stored = documents.store(
+            site.session,
+            request.id,
+            "person_identity",
+            "drivers_licence",
+            documents.check_upload(out.getvalue()),
+        )
+        privacy_requests.move(
+            site.session, request, Status.IDENTITY_REVIEW, actor_id=None, actor_role="system"
+        )
+        site.session.commit()
+        return {"reference": request.reference, "document_id": stored.id}
+
+
+STAFF_REQUEST_ENDPOINTS = (
+    "request",
+    "document",
+    "masked_copy",
+    "start_identity_review",
+    "identity_checks",
+    "verify_identity",
+    "fee",
+    "deficiency",
+    "note",
+)
+
+
 #: Endpoint -> ``factory(site, user_id)``: path values naming something that belongs to that person.
 #: Add one for every new route that takes a person's reference or id (requests, documents, ...).
 OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
@@ -128,6 +169,9 @@ OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
     "ome_privacy_account.request_detail": _request_for,
     "ome_privacy_account.request_withdraw": _request_for,
     "ome_privacy_account.request_answer": _request_with_notice_for,
+
+
+    **{f"ome_privacy_staff.{name}": _staff_request_for for name in STAFF_REQUEST_ENDPOINTS},
 }
 
 
@@ -155,6 +199,13 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
     "ome_privacy_account.new_request": ("kind", "source", "field", "kinds"),
     "ome_privacy_account.new_request_step": ("action", "fields", "value-profile:email"),
     "ome_privacy_account.request_answer": ("message", "corrected", "doc_type-person_identity"),
+
+
+    "ome_privacy_staff.identity_checks": ("version", "check"),
+    "ome_privacy_staff.verify_identity": ("version", "method"),
+    "ome_privacy_staff.fee": ("version", "outcome", "received_on", "amount", "method", "reason"),
+    "ome_privacy_staff.deficiency": ("version", "item", "text"),
+    "ome_privacy_staff.note": ("body",),
 }
 
 #: Form data that makes a POST valid apart from the parameter under test, so the hostile
@@ -296,8 +347,9 @@ def example_site(seeded_app: Flask) -> Site:
 
 
 @pytest.fixture
-def host_site(make_host: MakeHost) -> Site:
+def host_site(make_host: MakeHost, document_key: str) -> Site:
     host = make_host(
+        OME_PRIVACY_DOCUMENT_KEYS=document_key,
         sources=[NotesSource(), ChirpSource(), SurveySource()],
         login_view="sign_in_page",
         members=["1", "2"],

@@ -45,6 +45,8 @@ LEVELS: dict[str, int] = {
     "holdings": 5,
     "privacy_requests": 5,
     "withdrawal": 5,
+    "retention": 5,
+    "report": 6,
     "export": 6,
     "reauth": 4,
     "forms": 4,

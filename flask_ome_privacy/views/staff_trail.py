@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
@@ -19,7 +19,6 @@ from flask_babel import get_timezone
 
 from .. import audit, report
 from ..i18n import gettext, translate
-from ..models import utcnow
 from ..privacy_requests import id_for_reference
 from ..state import current_privacy, current_state, get_state
 from .common import MAX_ID, current_user_id
@@ -141,7 +140,7 @@ def audit_csv() -> Response:
     """The events the filter selects, streamed; the download itself is on the trail."""
     selection, _query = _event_filter()
     staff_id = current_user_id()
-    now = utcnow()
+    now = datetime.now(timezone.utc)
 
     def body() -> Iterator[str]:
         session = current_privacy().session
@@ -184,9 +183,8 @@ def _period() -> tuple[date, date, Query]:
 
 
 def _summary(since: date, until: date) -> report.Summary:
-    return report.gather(
-        current_state(), _start_of(since), _start_of(until + timedelta(days=1)), now=utcnow()
-    )
+    now = datetime.now(timezone.utc)
+    return report.gather(current_state(), _start_of(since), _start_of(until + timedelta(days=1)), now=now)
 
 
 def report_page() -> str:

@@ -161,7 +161,8 @@ def period(app: Any, db: Any) -> tuple[date, date]:
         )
         # Open and overdue (due 14 days after receipt), by post.
         make(state, db, "delete", base + timedelta(days=19), [Status.IDENTITY_REVIEW], channel="postal")
-        # Outside the period: open and overdue; open and not due; paused before it was due; after it (overdue).
+        # Outside the period: open and overdue; open and not due; paused before it was due;
+        # received after it (overdue).
         make(state, db, "notify_purpose", base - timedelta(days=20), [Status.IDENTITY_REVIEW])
         make(state, db, "stop_use", now - timedelta(hours=1), [])
         make(
@@ -241,10 +242,8 @@ def test_the_page_shows_the_figures_and_a_chart(
     assert 'id="fact-overdue">3 <span' in text and 'id="fact-retention">1 <span' in text
     # The chart: one bar per kind, the longest (disclose, 2) full width, erase half of it.
     assert text.count('class="omep-chart-bar omep-chart-bar--kind"') == 8
-    assert (
-        f'width="{float(report.CHART_BAR_WIDTH)}" height="18" rx="2" class="omep-chart-bar omep-chart-bar--kind"'
-        in text
-    )
+    full = float(report.CHART_BAR_WIDTH)
+    assert f'width="{full}" height="18" rx="2" class="omep-chart-bar omep-chart-bar--kind"' in text
     assert f'width="{report.CHART_BAR_WIDTH / 2}" height="18"' in text
     assert "style=" not in text.split("<main")[1]  # the CSP forbids inline style
 

@@ -474,7 +474,7 @@ class ChainStatus:
 
 #: Events checked per page view at most: a page view stays quick on any trail, and each view
 #: carries on where the last stopped (``flask ome-privacy verify-audit`` checks all at once).
-STATUS_BATCH = 20_000
+STATUS_BATCH = 5_000
 _CHECKPOINT_KEY = "ome_privacy.audit_checkpoint"
 _checkpoint_lock = threading.Lock()
 

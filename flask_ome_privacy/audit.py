@@ -30,13 +30,14 @@ import hmac
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from .locks import serialize
@@ -166,24 +167,34 @@ def _matches(keys: Sequence[bytes], event: AuditEvent) -> bool:
 
 
 def verify_chain(
-    events: Iterable[AuditEvent], keys: Sequence[bytes] = (), anchor: Anchor | None = None
+    events: Iterable[AuditEvent],
+    keys: Sequence[bytes] = (),
+    anchor: Anchor | None = None,
+    *,
+    after: ChainReport | None = None,
 ) -> ChainReport:
     """Walk events in id order; report the first one whose link, hash, HMAC or anchor does not hold.
 
     ``keys``: the audit keys (any of them may have signed an event). ``anchor``: the head a
-    previous check recorded; the trail must still contain that event, unchanged.
+    previous check recorded; the trail must still contain that event, unchanged. ``after``:
+    a passing report of the events before these; the walk carries on from its last event
+    (``events`` are then only the later ones), so a long trail is checked a piece at a time.
     """
-    prev = GENESIS
-    checked = 0
-    last_id: int | None = None
-    first_signed = None
+    if after is not None and (anchor is not None or not after.ok):
+        raise ValueError("only a passing report is carried on, and not together with an anchor")
+    prev = after.last_hash if after is not None else GENESIS
+    checked = after.checked if after is not None else 0
+    last_id: int | None = after.last_id if after is not None else None
+    first_signed = after.first_signed_id if after is not None else None
     signed_from = anchor.first_signed_id if anchor is not None else None
     anchored = anchor is None or anchor.last_id is None
-    unsigned: list[int] = []
-    unchecked = 0
+    unsigned: list[int] = list(after.unsigned_ids) if after is not None else []
+    unchecked = after.unchecked_macs if after is not None else 0
 
     def broken(event_id: int | None, problem: str) -> ChainReport:
-        return ChainReport(False, checked, event_id, problem, last_id, prev, first_signed, tuple(unsigned))
+        return ChainReport(
+            False, checked, event_id, problem, last_id, prev, first_signed, tuple(unsigned), unchecked
+        )
 
     for event in events:
         if not anchored and anchor is not None and anchor.last_id is not None and event.id > anchor.last_id:
@@ -238,11 +249,42 @@ def verify_chain(
 
 
 def verify_session(
-    session: Session, batch: int = 1000, *, keys: Sequence[bytes] | None = None, anchor: Anchor | None = None
+    session: Session,
+    batch: int = 1000,
+    *,
+    keys: Sequence[bytes] | None = None,
+    anchor: Anchor | None = None,
+    after: ChainReport | None = None,
+    limit: int | None = None,
 ) -> ChainReport:
-    """``verify_chain`` over every event in the database. ``keys`` default: ``OME_PRIVACY_AUDIT_KEYS``."""
+    """``verify_chain`` over the events in the database. ``keys`` default: ``OME_PRIVACY_AUDIT_KEYS``.
+
+    ``after`` (a passing report) carries on after its last event, which must still be there
+    with the same hash; ``limit`` checks at most that many events (the report says how far).
+    """
     stmt = sa.select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
-    return verify_chain(session.scalars(stmt), configured_keys() if keys is None else keys, anchor)
+    if after is not None and after.last_id is not None:
+        still = session.scalar(sa.select(AuditEvent.hash).where(AuditEvent.id == after.last_id))
+        if still != after.last_hash:
+            change = "is missing" if still is None else "has changed"
+            return ChainReport(
+                False,
+                after.checked,
+                after.last_id,
+                f"event {after.last_id}, where the last check stopped, {change}",
+                after.last_id,
+                after.last_hash,
+                after.first_signed_id,
+                after.unsigned_ids,
+                after.unchecked_macs,
+            )
+        stmt = stmt.where(AuditEvent.id > after.last_id)
+        if limit == 0:
+            return after  # only the checked head was to be confirmed
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    keys = configured_keys() if keys is None else keys
+    return verify_chain(session.scalars(stmt), keys, anchor, after=after)
 
 
 # --- the anchor file ---------------------------------------------------------------------------
@@ -309,3 +351,155 @@ def _fields(anchor: Anchor) -> dict[str, Any]:
         "first_signed_id": anchor.first_signed_id,
         "written_at": anchor.written_at,
     }
+
+
+# --- reading the trail: the staff audit page (policy Art. 3.2) --------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What the audit page narrows the trail to; every part optional. Times are UTC bounds."""
+
+    request_id: int | None = None
+    actor_id: str | None = None
+    action: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    #: A reference that names no request: nothing matches (rather than everything).
+    nothing: bool = False
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if self.nothing:
+            conditions.append(sa.false())
+        if self.request_id is not None:
+            conditions.append(AuditEvent.request_id == self.request_id)
+        if self.actor_id:
+            conditions.append(AuditEvent.actor_id == self.actor_id)
+        if self.action:
+            conditions.append(AuditEvent.action == self.action)
+        if self.since is not None:
+            conditions.append(AuditEvent.at >= self.since)
+        if self.until is not None:
+            conditions.append(AuditEvent.at < self.until)
+        return conditions
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of events, newest first; ``older``/``newer``: the keys of the next pages, if any."""
+
+    events: list[AuditEvent]
+    older: int | None
+    newer: int | None
+
+
+def events_page(
+    session: Session,
+    selection: EventFilter,
+    *,
+    page_size: int,
+    before: int | None = None,
+    after: int | None = None,
+) -> EventPage:
+    """Keyset paging by id, newest first: page 500 costs what page 1 does (the primary key index).
+
+    ``before``: the events older than this id (the next page); ``after``: the ones newer
+    (the previous page). One query, plus one to know whether newer events exist.
+    """
+    conditions = selection.where()
+    if after is not None:
+        rows = list(
+            session.scalars(
+                sa.select(AuditEvent)
+                .where(*conditions, AuditEvent.id > after)
+                .order_by(AuditEvent.id)
+                .limit(page_size + 1)
+            )
+        )
+        has_newer = len(rows) > page_size
+        events = list(reversed(rows[:page_size]))
+        has_older = bool(events) and _exists(session, conditions, AuditEvent.id < events[-1].id)
+    else:
+        stmt = sa.select(AuditEvent).where(*conditions).order_by(AuditEvent.id.desc()).limit(page_size + 1)
+        if before is not None:
+            stmt = stmt.where(AuditEvent.id < before)
+        rows = list(session.scalars(stmt))
+        has_older = len(rows) > page_size
+        events = rows[:page_size]
+        has_newer = (
+            before is not None and bool(events) and _exists(session, conditions, AuditEvent.id > events[0].id)
+        )
+    return EventPage(
+        events=events,
+        older=events[-1].id if events and has_older else None,
+        newer=events[0].id if events and has_newer else None,
+    )
+
+
+def _exists(
+    session: Session, conditions: list[sa.ColumnElement[bool]], extra: sa.ColumnElement[bool]
+) -> bool:
+    return session.scalar(sa.select(sa.exists().where(*conditions, extra))) is True
+
+
+def iter_events(session: Session, selection: EventFilter, batch: int = 1000) -> Iterator[AuditEvent]:
+    """Every event the filter selects, newest first, read ``batch`` at a time (the CSV download)."""
+    stmt = (
+        sa.select(AuditEvent)
+        .where(*selection.where())
+        .order_by(AuditEvent.id.desc())
+        .execution_options(yield_per=batch)
+    )
+    yield from session.scalars(stmt)
+
+
+def actions(session: Session) -> list[str]:
+    """The action codes in the trail, for the page's filter."""
+    return list(session.scalars(sa.select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """What the audit page says about the chain: how far it is verified, out of how many events."""
+
+    report: ChainReport
+    head_id: int | None
+    signed: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.report.ok and self.report.last_id == self.head_id
+
+
+#: Events checked per page view at most: a page view stays quick on any trail, and each view
+#: carries on where the last stopped (``flask ome-privacy verify-audit`` checks all at once).
+STATUS_BATCH = 5_000
+_CHECKPOINT_KEY = "ome_privacy.audit_checkpoint"
+_checkpoint_lock = threading.Lock()
+
+
+def chain_status(session: Session, app: Flask, *, batch: int | None = None) -> ChainStatus:
+    """The chain's state for the audit page, checked incrementally from a checkpoint.
+
+    The checkpoint (the last passing report) lives in this process's memory for ``app``,
+    never in the database: whoever can write the database must not be able to move it. Each
+    call first re-reads the checkpoint's event (a change or deletion up to there is caught),
+    then checks at most ``batch`` (``STATUS_BATCH``) newer events. A break, once found, stays
+    reported by this process. The daily ``verify-audit`` (with ``--anchor``) re-checks
+    everything from the start.
+    """
+    keys = parse_keys(app.config.get("OME_PRIVACY_AUDIT_KEYS"))
+    head = session.scalar(sa.select(sa.func.max(AuditEvent.id)))
+    with _checkpoint_lock:
+        checkpoint: ChainReport | None = app.extensions.get(_CHECKPOINT_KEY)
+        if checkpoint is None or checkpoint.ok:
+            if checkpoint is None or checkpoint.last_id != head:
+                checkpoint = verify_session(
+                    session, keys=keys, after=checkpoint, limit=batch or STATUS_BATCH
+                )
+            elif checkpoint.last_id is not None:
+                # Nothing new: still make sure the checked head was not rewritten or removed.
+                checkpoint = verify_session(session, keys=keys, after=checkpoint, limit=0)
+            app.extensions[_CHECKPOINT_KEY] = checkpoint
+    return ChainStatus(checkpoint, head, bool(keys))

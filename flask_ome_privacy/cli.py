@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime, timedelta
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import force_locale, get_timezone
 
-from . import audit, deficiency_notices
+from . import audit, deficiency_notices, report, retention
 from . import migrate as migrations
-from .config import ConfigError
+from .config import ConfigError, config_value
 from .documents import storage
+from .export import BOM
+from .i18n import translate
 from .jobs import run_worker
+from .models import utcnow
 from .state import get_state
 
 
@@ -188,3 +193,67 @@ def worker_command(burst: bool, queues: tuple[str, ...], scheduler: bool, loggin
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+@privacy_cli.command(
+    "purge",
+    help="Delete identity documents and requester texts of requests closed more than "
+    "OME_PRIVACY_DOCUMENT_RETENTION_DAYS ago (policy Art. 4.4). Safe to run again.",
+)
+@with_appcontext
+def purge_command() -> None:
+    """One transaction; the run and every purged request are on the audit trail."""
+    state = get_state(current_app)
+    result = retention.purge_due(state)
+    state.session.commit()
+    drafts = "no drafts module" if result.drafts is None else f"{result.drafts} stale draft(s) deleted"
+    click.echo(
+        f"Purged {result.requests} closed request(s) past "
+        f"{state.config('DOCUMENT_RETENTION_DAYS')} days: {result.documents} document file(s) deleted, "
+        f"{result.messages} requester message(s) cleared; {drafts}."
+    )
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date such as 2026-09-15", param_hint=name) from None
+
+
+@privacy_cli.command("report", help="The review report (policy Art. 3.2) for requests received in a period.")
+@click.option("--since", required=True, help="First day of the period (YYYY-MM-DD, the app's time zone).")
+@click.option("--until", default=None, help="Last day, included (default: today).")
+@click.option("--format", "output", type=click.Choice(["text", "csv"]), default="text", show_default=True)
+@click.option("--language", default=None, help="Language of the labels (default: the first configured).")
+@with_appcontext
+def report_command(since: str, until: str | None, output: str, language: str | None) -> None:
+    """The same figures as /admin/privacy/report and its CSV."""
+    state = get_state(current_app)
+    first = _day(since, "--since")
+    assert first is not None
+    last = _day(until, "--until") or state.today()
+    if last < first:
+        raise click.BadParameter("the last day is before the first", param_hint="--until")
+    zone = get_timezone()
+
+    def start(day: date) -> datetime:
+        return report.start_of_day(day, zone)
+
+    language = language or config_value("LANGUAGES")[0]
+    with force_locale(language):
+        summary = report.gather(state, start(first), start(last + timedelta(days=1)), now=utcnow())
+        rows = list(report.csv_rows(summary, translate))
+        if output == "csv":
+            click.echo("".join(report.write_csv(summary, translate)).removeprefix(BOM), nl=False)
+            return
+    click.echo(f"{first.isoformat()} – {last.isoformat()}")
+    width = max(len(label) for _section, _key, label, _value in rows)
+    section = ""
+    for name, _key, label, value in rows[2:]:
+        if name != section:
+            click.echo("")
+            section = name
+        click.echo(f"  {label.ljust(width)}  {value or '—'}")

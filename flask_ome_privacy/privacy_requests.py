@@ -48,6 +48,7 @@ __all__ = [
     "QueueRow",
     "QueuePage",
     "queue_page",
+    "id_for_reference",
     "SUBMITTED_ACTION",
     "MOVED_ACTION",
 ]
@@ -222,3 +223,8 @@ def queue_page(session: Session, page: int, *, page_size: int, now: datetime | N
     now = now or utcnow()
     rows = [QueueRow(r, RequestKind(r.kind), Status(r.status), clock_of(r).days_left(now)) for r in requests]
     return QueuePage(rows=rows, total=total, page=page, pages=pages)
+
+
+def id_for_reference(session: Session, reference: str) -> int | None:
+    """The id of the request with this reference (staff look-ups such as the audit filter), or None."""
+    return session.scalar(sa.select(PrivacyRequest.id).where(PrivacyRequest.reference == reference.strip()))

@@ -46,6 +46,8 @@ LEVELS: dict[str, int] = {
     "privacy_requests": 5,
     "withdrawal": 5,
     "drafts": 6,
+    "retention": 5,
+    "report": 6,
     "export": 6,
     "requester_actions": 6,
     "identity_checks": 6,

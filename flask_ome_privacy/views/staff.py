@@ -9,6 +9,7 @@ from ..privacy_requests import queue_page
 from ..state import current_privacy
 from .common import make_blueprint, require_staff
 from .staff_request import register_request_pages
+from .staff_trail import register_trail_routes
 
 #: Rows per queue page: a desk works the top of the queue, and a page must stay fast at any size.
 QUEUE_PAGE_SIZE = 50
@@ -18,6 +19,7 @@ def build_staff_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_staff", personal=True, guard=require_staff)
     bp.add_url_rule("/", "queue", queue)
     register_request_pages(bp)
+    register_trail_routes(bp)
     return bp
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from datetime import timedelta
 from typing import Any
@@ -12,9 +11,16 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from flask_ome_privacy import audit, documents, privacy_requests, retention
+from flask_ome_privacy import audit, documents, drafts, privacy_requests, retention
 from flask_ome_privacy.lifecycle import Status
-from flask_ome_privacy.models import AuditEvent, PrivacyRequest, RequestDocument, RequestMessage, utcnow
+from flask_ome_privacy.models import (
+    AuditEvent,
+    PrivacyRequest,
+    RequestDocument,
+    RequestDraft,
+    RequestMessage,
+    utcnow,
+)
 from flask_ome_privacy.state import get_state
 
 RETENTION_DAYS = 30
@@ -163,7 +169,7 @@ def test_the_minimal_record_stays(app: Any, db: Any, requests: dict[str, int]) -
         ]
         assert events[-1].data == {"reference": "PR-OLDD-0001", "documents": 2, "messages": 1}
         run = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == retention.RUN_ACTION)).one()
-        assert run.data == {"requests": 1, "documents": 2, "messages": 1, "drafts": None}
+        assert run.data == {"requests": 1, "documents": 2, "messages": 1, "drafts": 0}
         assert audit.verify_session(db.session).ok
 
 
@@ -214,7 +220,16 @@ def test_documents_past_retention_are_counted_until_purged(
         assert retention.documents_past_retention(db.session, cutoff) == 0
 
 
-def test_the_run_says_what_became_of_stale_drafts(app: Any, db: Any) -> None:
-    module = retention.STALE_DRAFTS_HOOK.partition(":")[0]
-    installed = importlib.util.find_spec(module) is not None
-    assert ("stale draft(s) deleted" if installed else "no drafts module") in run_purge(app)
+def test_the_run_deletes_drafts_nobody_finished(app: Any, db: Any) -> None:
+    """Drafts untouched for ``OME_PRIVACY_DRAFT_DAYS`` go in the same run; a recent one stays."""
+    with app.app_context():
+        stale = drafts.new_draft(db.session, "1", {"kinds": ["delete"]})
+        fresh = drafts.new_draft(db.session, "1", {"kinds": ["disclose"]})
+        days = int(get_state(app).config("DRAFT_DAYS"))
+        stale.updated_at = utcnow() - timedelta(days=days + 1)
+        db.session.commit()
+        stale_id, fresh_id = stale.id, fresh.id
+    assert "1 stale draft(s) deleted" in run_purge(app)
+    with app.app_context():
+        assert db.session.get(RequestDraft, stale_id) is None
+        assert db.session.get(RequestDraft, fresh_id) is not None

@@ -68,6 +68,23 @@ def load_user_by_privacy_id(user_id: str) -> User | None:
         return None
 
 
+#: At most this many accounts are offered for one search on the staff's "register a mailed request" page.
+USER_LOOKUP_LIMIT = 20
+
+
+@privacy.user_lookup
+def look_up_users(query: str) -> list[tuple[int, str]]:
+    """Accounts for a staff search: an exact user id, or an email containing the query."""
+    query = query.strip()
+    if query.isdigit() and len(query) < 10:
+        condition = User.id == int(query)
+    else:
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        condition = sa.func.lower(User.email).like(f"%{escaped}%", escape="\\")
+    users = db.session.scalars(sa.select(User).where(condition).order_by(User.id).limit(USER_LOOKUP_LIMIT))
+    return [(user.id, f"{user.email} (#{user.id})") for user in users]
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

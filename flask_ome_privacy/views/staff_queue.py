@@ -25,7 +25,7 @@ from ..i18n import translate
 from ..lifecycle import RequestKind, Status
 from ..staff_queue import Cursor, MailedDocument, Originals, QueueFilters, StaleRequest
 from ..state import current_privacy, current_state
-from .common import current_user_id, form_page
+from .common import current_user_id, form_page, reference_or_404
 
 #: Rows per queue page: a desk works the top of the queue, and a page must stay fast at any depth.
 QUEUE_PAGE_SIZE = 50
@@ -106,7 +106,7 @@ def _change_assignee(reference: str, how: str) -> Response:
         abort(400)
     state = current_state()
     session = state.session
-    found = staff_queue.open_request(session, reference[:MAX_REFERENCE])
+    found = staff_queue.open_request(session, reference_or_404(reference, MAX_REFERENCE))
     if found is None:
         abort(404)
     try:

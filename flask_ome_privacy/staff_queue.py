@@ -25,6 +25,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, documents, privacy_requests
 from .documents import CleanDocument, DocType, DocumentRole
@@ -42,6 +43,7 @@ __all__ = [
     "QueuePage",
     "Cursor",
     "StaleRequest",
+    "CONCURRENT_CHANGE",
     "queue",
     "status_counts",
     "open_request",
@@ -60,6 +62,12 @@ DUE_SOON_DAYS = 3
 
 class StaleRequest(Exception):
     """The request changed since the page that asked for this was shown."""
+
+
+#: What "someone else changed this request" looks like to a caller: the version the page showed
+#: is gone (``StaleRequest``, at once), or another transaction committed first (``StaleDataError``,
+#: at flush or commit). Views catch this tuple, so they need no SQLAlchemy import.
+CONCURRENT_CHANGE: tuple[type[Exception], ...] = (StaleRequest, StaleDataError)
 
 
 class Originals(str, enum.Enum):

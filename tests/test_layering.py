@@ -46,6 +46,7 @@ LEVELS: dict[str, int] = {
     "privacy_requests": 5,
     "withdrawal": 5,
     "export": 6,
+    "staff_queue": 6,
     "reauth": 4,
     "forms": 4,
     # HTTP and command line, then the facade on top

@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import to_utc
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
 
 from .. import documents, staff_queue
@@ -23,7 +22,7 @@ from ..forms import ConfirmForm
 from ..i18n import gettext as _
 from ..i18n import translate
 from ..lifecycle import RequestKind, Status
-from ..staff_queue import Cursor, MailedDocument, Originals, QueueFilters, StaleRequest
+from ..staff_queue import Cursor, MailedDocument, Originals, QueueFilters
 from ..state import current_privacy, current_state
 from .common import current_user_id, form_page, reference_or_404
 
@@ -137,7 +136,7 @@ def _change_assignee(reference: str, how: str) -> Response:
             staff_queue.assign(session, found, assignee, staff_id=me, expected_version=expected)
             done = _("Request %(reference)s is now assigned to %(who)s.", reference=reference, who=assignee)
         session.commit()
-    except (StaleRequest, StaleDataError):
+    except staff_queue.CONCURRENT_CHANGE:
         session.rollback()
         flash(
             _(
@@ -188,7 +187,8 @@ class Registration:
 
 def _received_at(day: date) -> datetime:
     """The start of the receipt day in the host's time zone (``to_utc``), as the clock's start."""
-    return to_utc(datetime.combine(day, time.min)).replace(tzinfo=timezone.utc)
+    start: datetime = to_utc(datetime.combine(day, time.min))
+    return start.replace(tzinfo=timezone.utc)
 
 
 def _read_registration(form: Any, files: Any) -> tuple[Registration, list[MailedDocument]]:

@@ -142,7 +142,7 @@ def test_each_row_shows_what_the_desk_needs_and_urgent_rows_say_so_in_words(
     over = html[html.index("PR-OVER-0001") : html.index("PR-SOON-0002")]
     assert "omep-row--overdue" in html and "⚠ 6 days overdue" in over and ">You<" in over
     soon = html[html.index("PR-SOON-0002") : html.index("PR-WAIT-0004")]
-    assert "⏰ 1 days left — due soon" in soon and "Outstanding" not in soon and "No fee" in soon
+    assert "△ 1 days left — due soon" in soon and "Outstanding" not in soon and "No fee" in soon
     assert "✉ Answered" in html[html.index("PR-ANSW-0005") : html.index("PR-NEWX-0003")]
     assert html.count("✉ Answered") == 1
     wait = html[html.index("PR-WAIT-0004") : html.index("PR-ANSW-0005")]

@@ -6,6 +6,9 @@ from flask import Blueprint
 
 from . import staff_queue
 from .common import make_blueprint, require_staff
+from .staff_queue import queue, register_mailed
+
+__all__ = ["build_staff_blueprint", "queue", "register_mailed"]
 
 
 def build_staff_blueprint() -> Blueprint:

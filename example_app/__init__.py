@@ -63,9 +63,12 @@ def load_user(session_token: str) -> User | None:
 def load_user_by_privacy_id(user_id: str) -> User | None:
     """The privacy extension names users by ``User.privacy_id`` (the row id), not the session token."""
     try:
-        return db.session.get(User, int(user_id))
+        number = int(user_id)
     except (TypeError, ValueError, OverflowError):
         return None
+    if not 0 < number < 2**31:  # ids are INTEGER: a larger number is nobody, not a database error
+        return None
+    return db.session.get(User, number)
 
 
 #: At most this many accounts are offered for one search on the staff's "register a mailed request" page.

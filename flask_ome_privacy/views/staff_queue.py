@@ -206,6 +206,10 @@ def _read_registration(form: Any, files: Any) -> tuple[Registration, list[Mailed
     )
     entry = Registration(values={name: str(form.get(name, "")).strip() for name in fields})
     values, errors = entry.values, entry.errors
+    for name, value in values.items():
+        if any(ord(char) < 32 and char not in "\n\r\t" for char in value):
+            errors[name] = _("Remove the control characters from this field.")
+            values[name] = "".join(c for c in value if ord(c) >= 32 or c in "\n\r\t")
     privacy = current_privacy()
     if values["account"] == "existing":
         user_id = values["user_id"]

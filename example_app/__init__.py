@@ -63,9 +63,29 @@ def load_user(session_token: str) -> User | None:
 def load_user_by_privacy_id(user_id: str) -> User | None:
     """The privacy extension names users by ``User.privacy_id`` (the row id), not the session token."""
     try:
-        return db.session.get(User, int(user_id))
+        number = int(user_id)
     except (TypeError, ValueError, OverflowError):
         return None
+    if not 0 < number < 2**31:  # ids are INTEGER: a larger number is nobody, not a database error
+        return None
+    return db.session.get(User, number)
+
+
+#: At most this many accounts are offered for one search on the staff's "register a mailed request" page.
+USER_LOOKUP_LIMIT = 20
+
+
+@privacy.user_lookup
+def look_up_users(query: str) -> list[tuple[int, str]]:
+    """Accounts for a staff search: an exact user id, or an email containing the query."""
+    query = query.strip()
+    if query.isdigit() and len(query) < 10:
+        condition = User.id == int(query)
+    else:
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        condition = sa.func.lower(User.email).like(f"%{escaped}%", escape="\\")
+    users = db.session.scalars(sa.select(User).where(condition).order_by(User.id).limit(USER_LOOKUP_LIMIT))
+    return [(user.id, f"{user.email} (#{user.id})") for user in users]
 
 
 def _flag(name: str) -> bool:

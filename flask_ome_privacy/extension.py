@@ -51,6 +51,7 @@ class OmePrivacy:
         self._sign_in_methods_loader: Callable[[Any], Iterable[str]] | None = None
         self._locale_loader: Callable[[], str | None] | None = None
         self._user_loader: Callable[[str], Any] | None = None
+        self._user_lookup: Callable[[str], Iterable[tuple[Any, str]]] | None = None
         if app is not None:
             self.init_app(app, db=db)
 
@@ -137,6 +138,24 @@ class OmePrivacy:
         """``func(user_id: str) -> user``; defaults to Flask-Login's user loader."""
         self._user_loader = func
         return func
+
+    def user_lookup(self, func: Loader) -> Loader:
+        """``@privacy.user_lookup``: ``func(query) -> [(user_id, label), ...]`` finds accounts by
+        email or user id, for staff registering a request that came by post (we cannot read
+        the host's user table). ``label`` is what staff see to tell people apart (e.g. the email)."""
+        self._user_lookup = func
+        return func
+
+    @property
+    def can_look_up_users(self) -> bool:
+        return self._user_lookup is not None
+
+    def lookup_users(self, query: str) -> list[tuple[str, str]]:
+        """The host's matches for ``query`` as ``(user_id, label)``; empty without a lookup."""
+        query = query.strip()
+        if self._user_lookup is None or not query:
+            return []
+        return [(str(user_id), str(label)) for user_id, label in self._user_lookup(query)]
 
     # --- asking the host ---------------------------------------------------------------
     def is_staff(self, user: Any) -> bool:

@@ -131,6 +131,19 @@ class PrivacyRequest(Base):
     # ({code: {"by": staff id, "at": ISO time}}), and why a fee was waived.
     identity_checks: Mapped[dict[str, Any]] = mapped_column(default=dict)
     fee_waiver_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # A request that arrived by post (desk-queue): for someone without an account, the name and
+    # postal address are kept only to send the reply (policy Art. 4.4); what happened to the
+    # originals that came with it (returned | destroyed | none).
+    postal_name: Mapped[str | None] = mapped_column(sa.Text)
+    postal_address: Mapped[str | None] = mapped_column(sa.Text)
+    originals: Mapped[str | None] = mapped_column(sa.String(16))
+
+    __table_args__ = (
+        # The queue's keyset: page 500 as fast as page 1 (staff_queue.py).
+        sa.Index("ix_ome_privacy_requests_due_at_id", "due_at", "id"),
+        sa.Index("ix_ome_privacy_requests_assigned_due", "assigned_to", "due_at", "id"),
+        sa.Index("ix_ome_privacy_requests_status_due", "status", "due_at", "id"),
+    )
 
 
 class RequestDocument(Base):

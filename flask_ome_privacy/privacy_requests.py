@@ -16,10 +16,8 @@ is built"). Request queries live here too, so views hold no SQL.
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,9 +43,6 @@ __all__ = [
     "clock_of",
     "new_reference",
     "open_requests_for",
-    "QueueRow",
-    "QueuePage",
-    "queue_page",
     "id_for_reference",
     "SUBMITTED_ACTION",
     "MOVED_ACTION",
@@ -185,44 +180,6 @@ def open_requests_for(session: Session, user_id: str) -> list[PrivacyRequest]:
             .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
         )
     )
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    """One open request on the staff queue, with its kind, status and days left."""
-
-    request: PrivacyRequest
-    kind: RequestKind
-    status: Status
-    days_left: int
-
-
-@dataclass(frozen=True)
-class QueuePage:
-    rows: list[QueueRow]
-    total: int
-    page: int
-    pages: int
-
-
-def queue_page(session: Session, page: int, *, page_size: int, now: datetime | None = None) -> QueuePage:
-    """One page of open requests, most urgent (earliest ``due_at``) first: two queries.
-
-    A page past the end shows the last page rather than an empty one.
-    """
-    total = int(session.scalar(sa.select(sa.func.count(PrivacyRequest.id)).where(_is_open())) or 0)
-    pages = max(1, math.ceil(total / page_size))
-    page = min(max(1, page), pages)
-    requests = session.scalars(
-        sa.select(PrivacyRequest)
-        .where(_is_open())
-        .order_by(PrivacyRequest.due_at, PrivacyRequest.id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    now = now or utcnow()
-    rows = [QueueRow(r, RequestKind(r.kind), Status(r.status), clock_of(r).days_left(now)) for r in requests]
-    return QueuePage(rows=rows, total=total, page=page, pages=pages)
 
 
 def id_for_reference(session: Session, reference: str) -> int | None:

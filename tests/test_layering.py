@@ -52,6 +52,7 @@ LEVELS: dict[str, int] = {
     "requester_actions": 6,
     "identity_checks": 6,
     "deficiency_notices": 6,
+    "staff_queue": 6,
     "reauth": 4,
     "forms": 4,
     # HTTP and command line, then the facade on top

@@ -159,6 +159,16 @@ STAFF_REQUEST_ENDPOINTS = (
 )
 
 
+def _open_request_for(site: Site, user_id: str) -> dict[str, Any]:
+    """An open rights request filed by ``user_id`` (staff routes act on it)."""
+    from flask_ome_privacy import privacy_requests
+
+    with site.app.app_context():
+        made = privacy_requests.submit(get_state(site.app), user_id=user_id, kind="disclose")
+        site.session.commit()
+        return {"reference": made.reference}
+
+
 #: Endpoint -> ``factory(site, user_id)``: path values naming something that belongs to that person.
 #: Add one for every new route that takes a person's reference or id (requests, documents, ...).
 OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
@@ -169,9 +179,10 @@ OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
     "ome_privacy_account.request_detail": _request_for,
     "ome_privacy_account.request_withdraw": _request_for,
     "ome_privacy_account.request_answer": _request_with_notice_for,
-
-
     **{f"ome_privacy_staff.{name}": _staff_request_for for name in STAFF_REQUEST_ENDPOINTS},
+    "ome_privacy_staff.claim": _open_request_for,
+    "ome_privacy_staff.assign": _open_request_for,
+    "ome_privacy_staff.release": _open_request_for,
 }
 
 
@@ -192,7 +203,35 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
     "auth.login": ("next",),
     "auth.facebook_demo": ("next", "email"),
     "site.set_language": ("next", "lang"),
-    "ome_privacy_staff.queue": ("page",),
+    "ome_privacy_staff.queue": (
+        "status",
+        "kind",
+        "overdue",
+        "assignee",
+        "mine",
+        "unassigned",
+        "ref",
+        "sort",
+        "after",
+        "before",
+    ),
+    "ome_privacy_staff.claim": ("version",),
+    "ome_privacy_staff.assign": ("version", "assignee"),
+    "ome_privacy_staff.release": ("version",),
+    "ome_privacy_staff.register_mailed": (
+        "q",
+        "account",
+        "user_id",
+        "postal_name",
+        "postal_address",
+        "kind",
+        "requester",
+        "received_on",
+        "details",
+        "originals",
+        "scan_1_role",
+        "scan_1_type",
+    ),
     "ome_privacy_staff.audit": ("reference", "actor", "action", "since", "until", "before", "after"),
     "ome_privacy_staff.audit_csv": ("reference", "actor", "action", "since", "until"),
     "ome_privacy_staff.report": ("since", "until"),
@@ -217,6 +256,18 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
 FORM_DATA: dict[str, dict[str, str]] = {
     "auth.login": {"email": "alice@example.com", "password": DEMO_PASSWORD},
     "auth.facebook_demo": {"email": "alice@example.com"},
+    "ome_privacy_staff.claim": {"version": "1"},
+    "ome_privacy_staff.assign": {"version": "1", "assignee": "1"},
+    "ome_privacy_staff.release": {"version": "1"},
+    "ome_privacy_staff.register_mailed": {
+        "account": "none",
+        "postal_name": "Test Name",
+        "postal_address": "1-1 Test",
+        "kind": "erase",
+        "requester": "self",
+        "received_on": "2026-11-20",
+        "originals": "none",
+    },
 }
 
 #: Rules the walker cannot check, with the reason. Keep it short; every entry must still exist.

@@ -36,6 +36,7 @@ PAGES: dict[str, Callable[[], object]] = {
     "notifications": notifications.notifications,
     "public-purposes": public.purposes,
     "staff-queue": staff.queue,
+    "staff-register-mailed": staff.register_mailed,
 }
 
 

@@ -127,6 +127,12 @@ class PrivacyRequest(Base):
     decision_items: Mapped[list[DecisionItem]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="DecisionItem.id"
     )
+    # Four-eyes (decisions.Approval): who approved which version of the decision (its fingerprint).
+    approved_by: Mapped[str | None] = mapped_column(UserId)
+    approved_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    approved_at: Mapped[datetime | None]
+    # Paper delivery of a disclosure (APPI Art. 33(1)): the day staff mailed the printed package.
+    disclosure_mailed_on: Mapped[date | None] = mapped_column(sa.Date)
 
 
 class RequestDocument(Base):
@@ -180,6 +186,10 @@ class ExecutionReceipt(Base):
     executed_by: Mapped[str | None] = mapped_column(UserId)
 
     request: Mapped[PrivacyRequest] = relationship(back_populates="receipts")
+    # The message of the source's last ``SourceError`` (safe to show staff), and staff's note
+    # when they ticked a manual task done.
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class RequestMessage(Base):
@@ -214,6 +224,12 @@ class DecisionItem(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
 
     request: Mapped[PrivacyRequest] = relationship(back_populates="decision_items")
+    # The item as decisions.ItemDecision holds it; ``reason`` above is its explanation.
+    source: Mapped[str | None] = mapped_column(sa.String(64))
+    field: Mapped[str | None] = mapped_column(sa.String(64))
+    verdict: Mapped[str] = mapped_column(sa.String(16), default="undecided")
+    ground: Mapped[str | None] = mapped_column(sa.String(48))
+    substitute: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class AuditEvent(Base):
@@ -330,6 +346,23 @@ class JobFailure(Base):
     resolved_at: Mapped[datetime | None]
 
 
+class PrivacyStop(Base):
+    """A stop a decided request put in place (APPI Art. 35): use for a purpose, or provision to a
+    recipient. ``target`` None: every purpose / every recipient. ``may_use`` and ``may_provide`` ask it."""
+
+    __tablename__ = "ome_privacy_stops"
+    __table_args__ = (
+        sa.UniqueConstraint("request_id", "kind", "target", name="uq_ome_privacy_stops_request_kind_target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(UserId, index=True)
+    request_id: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(sa.String(16))  # use | provision
+    target: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 ALL_MODELS = (
     PrivacyRequest,
     RequestDocument,
@@ -342,4 +375,5 @@ ALL_MODELS = (
     Notification,
     SnsWithdrawal,
     JobFailure,
+    PrivacyStop,
 )

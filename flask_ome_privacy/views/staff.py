@@ -8,6 +8,7 @@ from ..config import config_value
 from ..privacy_requests import queue_page
 from ..state import current_privacy
 from .common import make_blueprint, require_staff
+from .staff_decide import register_decide_routes
 
 #: Rows per queue page: a desk works the top of the queue, and a page must stay fast at any size.
 QUEUE_PAGE_SIZE = 50
@@ -16,6 +17,7 @@ QUEUE_PAGE_SIZE = 50
 def build_staff_blueprint() -> Blueprint:
     bp = make_blueprint("ome_privacy_staff", personal=True, guard=require_staff)
     bp.add_url_rule("/", "queue", queue)
+    register_decide_routes(bp)
     return bp
 
 

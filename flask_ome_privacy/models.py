@@ -99,7 +99,8 @@ class PrivacyRequest(Base):
     identity_method: Mapped[str | None] = mapped_column(sa.String(64))
     representation_verified: Mapped[bool] = mapped_column(default=False)
     # Decision (Art. 4.2) and result
-    decision: Mapped[str | None] = mapped_column(sa.String(16))  # approved | partial | refused
+    # decisions.Outcome: approved | partially_approved | refused | no_data (32 since migration 0009)
+    decision: Mapped[str | None] = mapped_column(sa.String(32))
     decision_reason: Mapped[str | None] = mapped_column(sa.Text)
     substitute_measure: Mapped[str | None] = mapped_column(sa.Text)
     decided_at: Mapped[datetime | None]

@@ -23,6 +23,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("approved_fingerprint", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("disclosure_mailed_on", sa.Date(), nullable=True))
+        # "partially_approved" (decisions.Outcome) is longer than the 16 characters of 0001.
+        batch_op.alter_column(
+            "decision", existing_type=sa.String(length=16), type_=sa.String(length=32), existing_nullable=True
+        )
     with op.batch_alter_table("ome_privacy_receipts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
@@ -64,5 +68,8 @@ def downgrade() -> None:
         batch_op.drop_column("note")
         batch_op.drop_column("error")
     with op.batch_alter_table("ome_privacy_requests", schema=None) as batch_op:
+        batch_op.alter_column(
+            "decision", existing_type=sa.String(length=32), type_=sa.String(length=16), existing_nullable=True
+        )
         for column in ("disclosure_mailed_on", "approved_at", "approved_fingerprint", "approved_by"):
             batch_op.drop_column(column)

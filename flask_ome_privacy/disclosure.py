@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import partial
 from typing import Any
 
 from . import audit
@@ -33,7 +34,7 @@ from .export import (
     record_json,
     source_header,
 )
-from .holdings import HeldRecord, applicable_purposes, iter_provisions, iter_records
+from .holdings import HeldRecord, applicable_purposes, iter_provisions, iter_records, read_safely
 from .i18n import translate
 from .lifecycle import RequestKind
 from .models import PrivacyRequest
@@ -257,6 +258,12 @@ def disclosure_package(state: PrivacyState, request: PrivacyRequest, language: s
 class PrintableSource:
     label: str
     records: list[HeldRecord] = field(default_factory=list)
+    #: The source could not be read now: staff must not mail an incomplete package.
+    unavailable: bool = False
+
+
+def _records_list(source: DataSource, user: Any, fields: set[str] | None) -> list[HeldRecord]:
+    return list(_records(source, user, fields))
 
 
 @dataclass
@@ -278,10 +285,10 @@ def printable(state: PrivacyState, request: PrivacyRequest) -> PrintablePackage:
     kind = RequestKind(request.kind)
     if kind is RequestKind.NOTIFY_PURPOSE:
         return PrintablePackage(request.reference, kind, [], [], _purposes(state, request))
-    sources = [
-        PrintableSource(source.label, list(_records(source, user, fields)))
-        for source, fields in _sources(state, request)
-    ]
+    sources = []
+    for source, fields in _sources(state, request):
+        records = read_safely(state.session, source, partial(_records_list, source, user, fields))
+        sources.append(PrintableSource(source.label, records or [], unavailable=records is None))
     provisions = list(iter_provisions(state.session, str(request.user_id)))
     return PrintablePackage(request.reference, kind, sources, provisions, [])
 

@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import render_template_string
+from flask_babel import force_locale
+from flask_login import login_user
 from helpers import extract_csrf_token
 
-from flask_ome_privacy import privacy_requests
+from flask_ome_privacy import execution, privacy_requests
 from flask_ome_privacy.decisions import ItemDecision, Verdict
 from flask_ome_privacy.disclosure import disclosure_package
 from flask_ome_privacy.extension import get_state
@@ -308,8 +311,6 @@ def test_a_failing_source_keeps_the_request_executing_and_a_retry_never_redoes_w
     assert flaky_survey["erase"] == 2
 
     # Running the job once more (a duplicate delivery) changes nothing: erasing twice is harmless.
-    from flask_ome_privacy import execution
-
     with seeded_app.app_context():
         execution.run(db.session, request_id=request.id, language="ja")
         db.session.commit()
@@ -557,3 +558,30 @@ def test_two_staff_racing_on_postgresql_exactly_one_wins(seeded_app, db):
     winner = next(v for v in results.values() if v != "stale")
     request = load(seeded_app, reference)
     assert [item.verdict for item in request.decision_items] == [winner]
+
+
+# --- the section the request page includes -------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_the_decision_section_renders_each_step_for_the_request_in_the_url(
+    seeded_app, db, staff_client, language
+):
+    """The request page includes ``_decision.html``; here it is rendered for the URL's request."""
+    seeded_app.config["OME_PRIVACY_FOUR_EYES"] = True
+    reference = open_request(seeded_app, db, "bob@example.com", "delete")
+    url = f"{STAFF}/requests/{reference}/disclosure/print"
+
+    def section(email: str) -> str:
+        with seeded_app.test_request_context(url), force_locale(language):
+            login_user(_user(db, email))
+            return render_template_string('{% include "ome_privacy/staff/_decision.html" %}')
+
+    html = section("staff@example.com")
+    assert 'name="item-0-verdict"' in html and "csrf_token" in html and 'name="version"' in html
+    staff = staff_client("staff@example.com")
+    post(staff, seeded_app, reference, "decision", grant_all(len(sources(seeded_app))))
+    mine = section("staff@example.com")
+    theirs = section("staff2@example.com")
+    assert "/approval" not in mine  # the decider gets the reason instead of the button
+    assert f"/admin/privacy/requests/{reference}/approval" in theirs

@@ -137,6 +137,11 @@ def _act(reference: str, action: Any, success: str) -> Response:
 # --- the routes ----------------------------------------------------------------------------------
 
 
+def _text(name: str, limit: int = 4000) -> str:
+    """A free-text form field: at most ``limit`` characters, without NUL (PostgreSQL refuses it)."""
+    return request.form.get(name, "")[:limit].replace("\x00", "")
+
+
 def _items_from_form(keys: list[ItemKey]) -> list[ItemDecision]:
     items = []
     for index, key in enumerate(keys):
@@ -153,8 +158,8 @@ def _items_from_form(keys: list[ItemKey]) -> list[ItemDecision]:
                 field=key.field,
                 verdict=Verdict(verdict),
                 ground=RefusalGround(ground) if ground else None,
-                explanation=request.form.get(prefix + "reason", "")[:4000],
-                substitute=request.form.get(prefix + "substitute", "")[:4000],
+                explanation=_text(prefix + "reason"),
+                substitute=_text(prefix + "substitute"),
             )
         )
     return items
@@ -230,7 +235,7 @@ def retry_execution(reference: str) -> Response:
 def manual_task_done(reference: str, receipt_id: int) -> Response:
     _checked_form()
     version = _version()
-    note = request.form.get("note", "")
+    note = _text("note")
 
     def tick(state: Any, r: PrivacyRequest) -> None:
         try:
@@ -247,7 +252,7 @@ def disclosure_mailed(reference: str) -> Response:
     _checked_form()
     version = _version()
     try:
-        mailed_on = date.fromisoformat(request.form.get("mailed_on", "").strip())
+        mailed_on = date.fromisoformat(_text("mailed_on", 20).strip())
     except ValueError:
         flash(_("Enter the mailing date as YYYY-MM-DD."), "ome_privacy_error")
         return _back(reference)

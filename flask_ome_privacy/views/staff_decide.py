@@ -51,6 +51,7 @@ from ..request_decisions import (
     scope_keys,
 )
 from ..request_decisions import save_decision as save_items
+from ..sources import N_
 from ..state import current_state
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ from .common import ID, current_user_id, has_endpoint, optional_url, reference_o
 
 #: The request page (desk-review's), where every POST here returns.
 REQUEST_ENDPOINT = "ome_privacy_staff.request"
-STALE_MESSAGE = (
+STALE_MESSAGE = N_(
     "Someone else changed this request meanwhile. Reload the page to see what changed, then try again."
 )
 
@@ -121,7 +122,7 @@ def _act(reference: str, action: Any, success: str) -> Response:
         session.commit()
     except STALE_ERRORS:
         session.rollback()
-        flash(_(STALE_MESSAGE), "ome_privacy_error")
+        flash(translate(STALE_MESSAGE), "ome_privacy_error")
         return _back(reference)
     except DeskError as refused:
         session.rollback()
@@ -180,7 +181,7 @@ def decide(reference: str) -> Response:
         session.commit()
     except STALE_ERRORS:
         session.rollback()
-        flash(_(STALE_MESSAGE), "ome_privacy_error")
+        flash(translate(STALE_MESSAGE), "ome_privacy_error")
         return _back(reference)
     except DeskError as refused:
         session.rollback()

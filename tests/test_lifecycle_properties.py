@@ -71,7 +71,7 @@ from flask_ome_privacy.sources import Action, DataSource, Origin, Record, Source
 
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 PROFILE = settings(
-    max_examples=150,
+    max_examples=120,
     stateful_step_count=40,
     derandomize=IN_CI,
     database=None if IN_CI else settings.default.database,
@@ -141,7 +141,8 @@ settled = st.sampled_from([FeeStatus.RECEIVED, FeeStatus.WAIVED])
 @st.composite
 def valid_decisions(draw: st.DrawFn, kind: RequestKind) -> tuple[ItemDecision, ...]:
     """Items as a careful staff member fills them in: a ground the kind allows, text where needed."""
-    style = draw(st.sampled_from(["identity", "refused", "any", "any", "any", "carry out", "carry out"]))
+    styles = ["identity", "identity and more", "refused", "any", "any", "any", "carry out", "carry out"]
+    style = draw(st.sampled_from(styles))
     if style == "identity":
         # Nobody could be identified: every item refused on that ground alone.
         return tuple(
@@ -153,12 +154,16 @@ def valid_decisions(draw: st.DrawFn, kind: RequestKind) -> tuple[ItemDecision, .
     allowed += [Verdict.NO_DATA] if kind in NO_DATA_KINDS else []
     choices = {
         "refused": [Verdict.REFUSED],
+        "identity and more": [Verdict.REFUSED],
         "carry out": [v for v in allowed if v is not Verdict.REFUSED],
     }.get(style, allowed)
     decided = []
     for key in SCOPE:
         verdict = draw(st.sampled_from(choices))
         ground = draw(st.sampled_from(grounds_for(kind))) if verdict is Verdict.REFUSED else None
+        if style == "identity and more" and key == SCOPE[0]:
+            # Identity could not be confirmed for this part; the rest is refused on any ground.
+            ground = RefusalGround.IDENTITY_NOT_CONFIRMED
         decided.append(
             ItemDecision(
                 key.source,
@@ -233,12 +238,16 @@ class Desk(RuleBasedStateMachine):
 
     # --- the request arrives ---------------------------------------------------------------
 
-    @initialize(kind=st.sampled_from(list(RequestKind)), four_eyes=st.sampled_from([True, True, False]))
-    def arrive(self, kind: RequestKind, four_eyes: bool) -> None:
-        self.kind = kind
-        self.four_eyes = four_eyes
-        self.fee = initial_fee_status(kind)
-        self.decision = Decision(kind)
+    #: The kinds and four-eyes settings this desk draws from (a subclass narrows them).
+    KINDS: tuple[RequestKind, ...] = tuple(RequestKind)
+    FOUR_EYES: tuple[bool, ...] = (True, False)
+
+    @initialize(data=st.data())
+    def arrive(self, data: st.DataObject) -> None:
+        self.kind = data.draw(st.sampled_from(self.KINDS))
+        self.four_eyes = data.draw(st.sampled_from(self.FOUR_EYES))
+        self.fee = initial_fee_status(self.kind)
+        self.decision = Decision(self.kind)
 
     # --- the requester ---------------------------------------------------------------------
 
@@ -372,7 +381,8 @@ class Desk(RuleBasedStateMachine):
             elif self.status is Status.IDENTITY_REVIEW and data.draw(st.booleans()):
                 # Decide before identity is verified, and try to send it out.
                 self.decision = Decision(self.kind, data.draw(valid_decisions(self.kind)), data.draw(staff))
-                self.fee_settled(data.draw(settled))
+                if data.draw(st.booleans()):
+                    self.fee_settled(data.draw(settled))
                 self.staff_concludes_review()
             elif self.status is Status.IDENTITY_REVIEW:
                 self.staff_verifies_identity()
@@ -403,7 +413,7 @@ class Desk(RuleBasedStateMachine):
             elif self.status is Status.EXECUTING:
                 self.run_or_retry(data.draw(st.lists(results, min_size=1, max_size=3)))
                 self.staff_ticks_a_manual_task()
-                if not detour:
+                if data.draw(st.booleans()):
                     self.fee_settled(data.draw(settled))
                 self.staff_releases()
             if detour:
@@ -476,8 +486,17 @@ class Desk(RuleBasedStateMachine):
         assert all(before is Status.EXECUTING for before, after in self.history if after is Status.COMPLETED)
 
 
+class FourEyesDesk(Desk):
+    """Delete, erase, stop using, stop provision with four-eyes on: approvals on every run."""
+
+    KINDS = tuple(sorted(APPROVAL_KINDS, key=list(RequestKind).index))
+    FOUR_EYES = (True,)
+
+
 Desk.TestCase.settings = PROFILE
+FourEyesDesk.TestCase.settings = PROFILE
 TestDesk = Desk.TestCase
+TestFourEyesDesk = FourEyesDesk.TestCase
 
 
 # --- smaller properties over the pure functions --------------------------------------------

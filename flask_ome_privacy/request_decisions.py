@@ -32,6 +32,7 @@ from .decisions import (
     Outcome,
     ReceiptKey,
     ReceiptState,
+    RefusalGround,
     RequestFacts,
     TargetType,
     Verdict,
@@ -157,7 +158,7 @@ def decision_of(request: PrivacyRequest) -> Decision:
             source=row.source or row.item.partition(".")[0],
             field=row.field,
             verdict=Verdict(row.verdict or Verdict.UNDECIDED.value),
-            ground=row.ground or None,
+            ground=RefusalGround(row.ground) if row.ground else None,
             explanation=row.reason or "",
             substitute=row.substitute or "",
         )
@@ -352,7 +353,7 @@ def requester_language(state: PrivacyState, request: PrivacyRequest, user: Any =
     ):
         if candidate in languages:
             return str(candidate)
-    return languages[0]
+    return str(languages[0])
 
 
 def release(

@@ -182,6 +182,12 @@ def _source_rows(source: DataSource, user: Any, fields: set[str] | None) -> Iter
         ]
 
 
+def _purpose_rows(state: PrivacyState, request: PrivacyRequest) -> Iterator[list[Any]]:
+    for row in _purposes(state, request):
+        for purpose in row["purposes"]:
+            yield [row["category"], row["label"], purpose["key"], purpose["text"]]
+
+
 def _entries(
     state: PrivacyState, request: PrivacyRequest, language: str
 ) -> Iterator[tuple[str, Iterator[str]]]:
@@ -189,11 +195,7 @@ def _entries(
     yield "notice.json", _notice(request, language)
     yield "data.json", _data_json(state, request, user)
     if RequestKind(request.kind) is RequestKind.NOTIFY_PURPOSE:
-        rows = (
-            [row["category"], row["label"], purpose["key"], purpose["text"]]
-            for row in _purposes(state, request)
-            for purpose in row["purposes"]
-        )
+        rows = _purpose_rows(state, request)  # a generator: read inside the requester's language
         yield "purposes.csv", _csv(rows, ("category", "category_label", "purpose", "text"))
         return
     for source, fields in _sources(state, request):

@@ -124,11 +124,27 @@ def _item_key(value: Any) -> ItemKey | None:
 
 
 def scope_keys(state: PrivacyState, request: PrivacyRequest) -> list[ItemKey]:
-    """The items a decision answers: ``scope["items"]`` ("source" or "source.field", or
-    ``{"source", "field"}``), else ``scope["sources"]``; none named: every registered source."""
+    """The items a decision answers, in the order asked.
+
+    The online form's scope (``requests-new``): ``sources`` (whole sources) and ``fields``
+    ({source: [field, ...]}: only those fields of that source). Also accepted: ``items``
+    ("source", "source.field" or ``{"source", "field"}``). Nothing named: every registered source.
+    """
     scope = request.scope or {}
-    named = scope.get("items") or scope.get("sources") or []
-    keys = [key for key in (_item_key(value) for value in named) if key is not None]
+    raw_fields = scope.get("fields")
+    fields: Mapping[str, Any] = raw_fields if isinstance(raw_fields, Mapping) else {}
+    keys: list[ItemKey] = []
+    for value in list(scope.get("items") or []) + list(scope.get("sources") or []):
+        key = _item_key(value)
+        if key is None:
+            continue
+        named = [str(name) for name in (fields.get(key.source) or []) if str(name)]
+        if key.field is None and named:
+            keys.extend(ItemKey(key.source, name) for name in named)
+        else:
+            keys.append(key)
+    for source, names in fields.items():
+        keys.extend(ItemKey(str(source), str(name)) for name in names or [] if str(name))
     if not keys:
         keys = [ItemKey(source.key) for source in state.sources]
     return list(dict.fromkeys(keys))

@@ -35,7 +35,7 @@ from flask_ome_privacy.models import (
     PrivacyRequest,
     RequestMessage,
 )
-from flask_ome_privacy.request_decisions import STALE_ERRORS, find_request, save_decision
+from flask_ome_privacy.request_decisions import STALE_ERRORS, find_request, save_decision, scope_keys
 from flask_ome_privacy.sources import SourceError
 from flask_ome_privacy.state import user_id_of
 from flask_ome_privacy.stops import ProvisionStopped
@@ -585,3 +585,73 @@ def test_the_decision_section_renders_each_step_for_the_request_in_the_url(
     theirs = section("staff2@example.com")
     assert "/approval" not in mine  # the decider gets the reason instead of the button
     assert f"/admin/privacy/requests/{reference}/approval" in theirs
+
+
+# --- correct / add, and the purpose notice ------------------------------------------------------------
+
+
+def test_a_granted_correction_applies_the_requested_value_through_the_source(
+    seeded_app, db, staff_client, login
+):
+    reference = open_request(
+        seeded_app,
+        db,
+        "bob@example.com",
+        "correct",
+        # The online form's scope shape: sources, fields per source, changes per source.
+        scope={
+            "sources": ["profile"],
+            "fields": {"profile": ["company"]},
+            "changes": {"profile": {"company": "鈴木建築設計"}},
+        },
+    )
+    staff = staff_client("staff@example.com")
+    post(staff, seeded_app, reference, "decision", grant_all(1))
+    post(staff, seeded_app, reference, "execution")
+    receipts = {r.target: r for r in load(seeded_app, reference).receipts}
+    assert receipts["profile"].status == "done" and "company" in receipts["profile"].summary
+    bob = seeded_app.test_client()
+    login(bob, "bob@example.com")
+    page = bob.get("/account/privacy/data").get_data(as_text=True)
+    assert "鈴木建築設計" in page and "鈴木設計事務所" not in page
+
+
+def test_a_purpose_notice_package_lists_the_purposes_that_apply_to_the_person(seeded_app, db, staff_client):
+    reference = open_request(
+        seeded_app, db, "alice@example.com", "notify_purpose", scope={"items": ["profile"]}
+    )
+    with seeded_app.app_context():
+        request = find_request(db.session, reference)
+        request.fee_status = "waived"
+        db.session.commit()
+    staff = staff_client("staff@example.com")
+    post(staff, seeded_app, reference, "decision", grant_all(1))
+    post(staff, seeded_app, reference, "execution")
+    post(staff, seeded_app, reference, "release")
+    assert load(seeded_app, reference).status == "completed"
+    with seeded_app.app_context():
+        state = get_state(seeded_app)
+        request = find_request(db.session, reference)
+        archive = zipfile.ZipFile(io.BytesIO(b"".join(disclosure_package(state, request, "en"))))
+        expected = {
+            p.key
+            for p in state.purposes.for_category("user_info")
+            if state.extension.may_use(_user(db, "alice@example.com"), p.key)
+        }
+    assert set(archive.namelist()) == {"notice.json", "data.json", "purposes.csv"}
+    payload = json.loads(archive.read("data.json"))
+    assert [row["category"] for row in payload["purposes"]] == ["user_info"]
+    assert {p["key"] for p in payload["purposes"][0]["purposes"]} == expected and expected
+
+
+def test_the_scope_of_the_online_form_becomes_the_items_to_decide(seeded_app, db):
+    reference = open_request(
+        seeded_app,
+        db,
+        "alice@example.com",
+        "disclose",
+        scope={"sources": ["facebook", "profile"], "fields": {"profile": ["phone", "company"]}},
+    )
+    with seeded_app.app_context():
+        keys = scope_keys(get_state(seeded_app), find_request(db.session, reference))
+    assert [str(k) for k in keys] == ["facebook", "profile.phone", "profile.company"]

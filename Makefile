@@ -26,7 +26,7 @@ PKG_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' flask_ome_privacy
 APP_TR := example_app/translations
 LANGS := ja en
 
-.PHONY: help venv system-deps serve-deps demo serve test test-sqlite test-postgres bench lint translations \
+.PHONY: help venv system-deps serve-deps bench-deps demo serve test test-sqlite test-postgres bench lint translations \
 	wheel-check clean distclean
 
 help:
@@ -38,7 +38,8 @@ help:
 	@echo "make test          lint (ruff, mypy), pytest on SQLite, pytest on PostgreSQL (OME_TEST_DB=postgresql)"
 	@echo "make test-sqlite   pytest on SQLite only (PYTEST_ARGS=... passes options through)"
 	@echo "make test-postgres pytest on PostgreSQL only (browser tests skipped)"
-	@echo "make bench         timings of the main pages (bench/run.py)"
+	@echo "make bench         gunicorn + PostgreSQL + wrk: the table in bench/RESULTS.md (bench/server.py),"
+	@echo "                   then the in-process timings (bench/run.py); installs wrk when missing"
 	@echo "make lint          ruff check . and mypy (strict, on the package)"
 	@echo "make translations  extract, update and compile both message catalogs"
 	@echo "make wheel-check   build the wheel into dist/ and check its contents"
@@ -73,6 +74,15 @@ serve-deps:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; \
 	fi
 
+# wrk drives the real-server benchmark (bench/server.py).
+bench-deps:
+	@if command -v wrk >/dev/null 2>&1; then \
+		echo "bench-deps: wrk present"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; \
+	fi
+
 # --- running ---------------------------------------------------------------------------
 
 # WORLD_OME_DEMO=1 turns on the demo "Continue with Facebook" (signs in as any linked account): never in production.
@@ -86,7 +96,8 @@ demo: venv
 serve: venv serve-deps
 	BIN=$(BIN) PORT=$(PORT) SERVE_WORKERS=$(SERVE_WORKERS) bash example_app/serve.sh
 
-bench: venv
+bench: venv bench-deps
+	$(BIN)/python bench/server.py
 	$(BIN)/python bench/run.py
 
 # --- checks ----------------------------------------------------------------------------
@@ -96,7 +107,7 @@ lint: venv
 	$(BIN)/mypy
 
 # Runs all three even when one fails, so one run shows everything; fails if any failed.
-test: venv system-deps
+test: venv system-deps bench-deps
 	@status=0; \
 	echo "== make lint (ruff, mypy --strict)"; $(MAKE) --no-print-directory lint || status=1; \
 	echo "== pytest on SQLite"; $(MAKE) --no-print-directory test-sqlite || status=1; \

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -22,9 +26,11 @@ from flask import (
 )
 from flask_babel import format_date, format_time, get_locale, get_timezone
 from flask_login import current_user, login_url
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from ..config import config_value
-from ..i18n import gettext, translate
+from ..i18n import gettext, template_i18n, translate
 from ..policy_text import Policy, anchor_for, citation_label, load_policies
 from ..state import current_privacy, user_id_of
 
@@ -129,12 +135,12 @@ def timezone_name() -> str:
 
 
 def format_day(value: date | datetime) -> str:
-    """"September 15, 2026" / 「2026年9月15日」 (a datetime is taken in the reader's zone first)."""
+    """ "September 15, 2026" / 「2026年9月15日」 (a datetime is taken in the reader's zone first)."""
     return str(format_date(value, "long"))
 
 
 def format_moment(value: datetime) -> str:
-    """"September 15, 2026 14:05 (Japan Time)" / 「2026年9月15日 14:05（日本時間）」.
+    """ "September 15, 2026 14:05 (Japan Time)" / 「2026年9月15日 14:05（日本時間）」.
 
     Stored times are UTC (naive ones are read as UTC); pages show them in the app's zone and
     say which, so nobody has to guess.
@@ -171,6 +177,10 @@ def template_context() -> dict[str, Any]:
         "ome_locale": str(get_locale() or "ja"),
         "ome_contact": config_value("CONTACT"),
         "ome_config": config_value,
+        "ome_cached_fragment": cached_fragment,
+        # On our own pages: ``_``, ``ngettext`` and ``tr`` bound to the request's translations once
+        # per render (i18n.template_i18n); the host's pages and mails keep Flask-Babel's own.
+        **(template_i18n() if in_request and (request.blueprint or "").startswith("ome_privacy") else {}),
     }
 
 
@@ -284,3 +294,86 @@ def make_blueprint(name: str, *, personal: bool, guard: Any = None) -> Blueprint
     if personal:
         bp.after_request(no_store)
     return bp
+
+
+# --- the render cache -------------------------------------------------------------------------
+# The page's own part (its ``privacy_content`` block) is the same for every visitor of one
+# language and configuration, so it is rendered once and kept. The host's layout around it is
+# rendered on every request: it may be personal ("signed in as", a CSRF token in a language
+# switch, flashed messages), and one person's layout must never reach another.
+
+#: Fragments kept per app (languages x time zones x days x configurations seen recently).
+FRAGMENT_CACHE_SIZE = 64
+
+#: Settings besides ``OME_PRIVACY_*`` that change what the fragment says or links to.
+_KEYED_SETTINGS = ("BABEL_", "SERVER_NAME", "APPLICATION_ROOT", "PREFERRED_URL_SCHEME")
+
+
+class FragmentCache:
+    """A small thread-safe LRU of rendered fragments for one app (gthread workers share it)."""
+
+    def __init__(self, size: int = FRAGMENT_CACHE_SIZE) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_render(self, key: Hashable, render: Callable[[], Markup]) -> Markup:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return found
+        fragment = Markup(render())  # outside the lock: two first visitors may both render
+        with self._lock:
+            self.misses += 1
+            self._items[key] = fragment
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return fragment
+
+
+#: Where each app keeps its fragments (``app.extensions``: two apps in one process never share).
+CACHE_KEY = "ome_privacy_fragments"
+
+
+def fragment_cache(app: Flask) -> FragmentCache:
+    """The app's fragment cache."""
+    cache: FragmentCache | None = app.extensions.get(CACHE_KEY)
+    if cache is None:
+        cache = app.extensions.setdefault(CACHE_KEY, FragmentCache())
+    return cache
+
+
+def configuration_key(app: Flask) -> str:
+    """A digest of every setting the public page is built from (read on each use: tests and
+    hosts may change settings between requests)."""
+    settings = sorted(
+        (key, repr(value))
+        for key, value in app.config.items()
+        if key.startswith("OME_PRIVACY_") or key.startswith(_KEYED_SETTINGS)
+    )
+    return hashlib.sha256(repr(settings).encode()).hexdigest()
+
+
+@pass_context
+def cached_fragment(context: Any, name: str, caller: Callable[[], str]) -> Markup:
+    """``{% call ome_cached_fragment("name") %}...{% endcall %}``: render the body once per
+    template, language, time zone, day (purposes come into effect on a date), URL root and
+    configuration; serve it from the app's cache after that."""
+    if not has_request_context():  # a mail or a job: render as is
+        return Markup(caller())
+    app = current_app
+    key = (
+        context.name,
+        name,
+        str(get_locale()),
+        str(get_timezone()),
+        current_privacy().today(),
+        request.script_root,
+        configuration_key(app),
+    )
+    return fragment_cache(app).get_or_render(key, lambda: Markup(caller()))

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from flask_ome_privacy import N_
 
-from .auth import LANGUAGE_SESSION_KEY
+from .auth import LANGUAGE_SESSION_KEY, end_all_sessions
 from .extensions import babel, csrf, db, login_manager, make_limiter, privacy
 from .models import User
 from .sources import FacebookSource, ProfileSource, SurveySource
@@ -57,6 +57,12 @@ def load_user(session_token: str) -> User | None:
     if not session_token:
         return None
     return db.session.scalar(sa.select(User).where(User.session_token == session_token))
+
+
+@privacy.account_deleted
+def end_sessions_of_deleted_account(user: User) -> None:
+    """The desk carried out the deletion of this whole account: every session of it ends now."""
+    end_all_sessions(user)
 
 
 @privacy.user_loader

@@ -49,6 +49,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "RESPONSE_DAYS": 14,
     "DEFICIENCY_ANSWER_DAYS": 14,
     "DOCUMENT_RETENTION_DAYS": 30,
+    # Four-eyes (decisions.needs_approval): delete, erase, stop using and stop provision wait for a
+    # second staff member's approval before they are carried out.
+    "FOUR_EYES": True,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
     # The request wizard: unfinished drafts (and their documents) are deleted after this many days.
     "DRAFT_DAYS": 14,

@@ -33,7 +33,7 @@ from .sources import N_
 __all__ = ["send_notice", "close_expired", "notice_problems", "REQUEST_PAGE_ENDPOINT"]
 
 #: Where the requester reads their request (requests-follow's page); stored as an endpoint.
-REQUEST_PAGE_ENDPOINT = "ome_privacy_account.request"
+REQUEST_PAGE_ENDPOINT = "ome_privacy_account.request_detail"
 
 NOTICE_SUBJECT = N_("Something is missing from your request %(reference)s")
 NOTICE_BODY = N_("Please read what is missing and answer by %(answer_by)s, or the request will be closed.")

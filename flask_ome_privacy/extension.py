@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from . import audit, consents, jobs, mail, notify, provisions, reauth
+from . import audit, consents, jobs, mail, notify, provisions, reauth, stops
 from .cli import privacy_cli
 from .config import apply_defaults, config_value
 from .i18n import setup_babel
@@ -52,6 +52,7 @@ class OmePrivacy:
         self._locale_loader: Callable[[], str | None] | None = None
         self._user_loader: Callable[[str], Any] | None = None
         self._user_lookup: Callable[[str], Iterable[tuple[Any, str]]] | None = None
+        self._account_deleted: Callable[[Any], Any] | None = None
         if app is not None:
             self.init_app(app, db=db)
 
@@ -187,20 +188,27 @@ class OmePrivacy:
         directly obtained data: only once the user granted consent to the current wording
         (version). Added purposes on other data: from their ``added_on`` date. An unknown
         key raises ``UnknownPurposeError`` (a ``ValueError``): a typo must not look like
-        a refusal. ``today`` defaults to ``self.today()``. At most one query.
+        a refusal. A decided "stop using" request makes it no. ``today`` defaults to
+        ``self.today()``. At most two queries.
         """
-        return consents.may_use(
+        allowed = consents.may_use(
             self.session, self.purposes, user_id_of(user), purpose_key, today or self.today()
         )
+        # A decided "stop using" request (APPI Art. 35) overrides every rule above.
+        return allowed and not stops.use_stopped(self.session, user_id_of(user), purpose_key)
 
     def users_who_may_use(
         self, purpose_key: str, user_ids: Iterable[Any], *, today: date | None = None
     ) -> set[Any]:
         """Bulk ``may_use``: the subset of ``user_ids`` (the host's ids, returned as given)
         whose data may be used for ``purpose_key``. One query per 500 ids."""
-        return consents.users_who_may_use(
+        allowed = consents.users_who_may_use(
             self.session, self.purposes, purpose_key, user_ids, today or self.today()
         )
+        if not allowed:
+            return allowed
+        stopped = stops.users_with_use_stopped(self.session, purpose_key, (str(i) for i in allowed))
+        return {i for i in allowed if str(i) not in stopped}
 
     def pending_consents(self, user: Any) -> list[ConsentAsk]:
         """The consent asks ``user`` has not answered at the current wording (``ConsentAsk`` list)."""
@@ -301,3 +309,22 @@ class OmePrivacy:
         none of its own: ``app.after_request(privacy.security_headers)`` gives a host's own pages
         the policy our pages send."""
         return security_headers(response)
+
+    # --- stops and account deletion (the staff desk's execution) ---------------------------
+    def may_provide(self, user: Any, recipient: str) -> bool:
+        """May ``user``'s data be provided to ``recipient``? No once a decided "stop providing to
+        third parties" request covers that recipient (or every recipient; APPI Art. 35(3)).
+        ``record_provision`` refuses (``ProvisionStopped``) where this says no. One query."""
+        return not stops.provision_stopped(self.session, user_id_of(user), recipient)
+
+    def account_deleted(self, func: Loader) -> Loader:
+        """``@privacy.account_deleted``: ``func(user)`` runs when the desk carries out the deletion
+        of a whole account, inside the same transaction (flush, do not commit). End the person's
+        sessions there, e.g. rotate their session token."""
+        self._account_deleted = func
+        return func
+
+    def on_account_deleted(self, user: Any) -> None:
+        """Call the host's ``account_deleted`` hook (execution.py does, once per run)."""
+        if self._account_deleted is not None:
+            self._account_deleted(user)

@@ -96,7 +96,7 @@ _ARGUMENT_NAME = re.compile(r"^(language|reference|[a-z][a-z0-9_]*_(id|key|refer
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 #: Package modules that register built-in tasks; imported before a task is looked up.
-BUILTIN_TASK_MODULES: tuple[str, ...] = ()
+BUILTIN_TASK_MODULES: tuple[str, ...] = ("flask_ome_privacy.execution",)
 
 _PENDING = "ome_privacy_pending_jobs"
 _COMMITTED = "ome_privacy_jobs_committed"

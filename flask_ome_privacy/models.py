@@ -99,7 +99,8 @@ class PrivacyRequest(Base):
     identity_method: Mapped[str | None] = mapped_column(sa.String(64))
     representation_verified: Mapped[bool] = mapped_column(default=False)
     # Decision (Art. 4.2) and result
-    decision: Mapped[str | None] = mapped_column(sa.String(16))  # approved | partial | refused
+    # decisions.Outcome: approved | partially_approved | refused | no_data (32 since migration 0009)
+    decision: Mapped[str | None] = mapped_column(sa.String(32))
     decision_reason: Mapped[str | None] = mapped_column(sa.Text)
     substitute_measure: Mapped[str | None] = mapped_column(sa.Text)
     decided_at: Mapped[datetime | None]
@@ -144,6 +145,12 @@ class PrivacyRequest(Base):
         sa.Index("ix_ome_privacy_requests_assigned_due", "assigned_to", "due_at", "id"),
         sa.Index("ix_ome_privacy_requests_status_due", "status", "due_at", "id"),
     )
+    # Four-eyes (decisions.Approval): who approved which version of the decision (its fingerprint).
+    approved_by: Mapped[str | None] = mapped_column(UserId)
+    approved_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    approved_at: Mapped[datetime | None]
+    # Paper delivery of a disclosure (APPI Art. 33(1)): the day staff mailed the printed package.
+    disclosure_mailed_on: Mapped[date | None] = mapped_column(sa.Date)
 
 
 class RequestDocument(Base):
@@ -202,6 +209,10 @@ class ExecutionReceipt(Base):
     executed_by: Mapped[str | None] = mapped_column(UserId)
 
     request: Mapped[PrivacyRequest] = relationship(back_populates="receipts")
+    # The message of the source's last ``SourceError`` (safe to show staff), and staff's note
+    # when they ticked a manual task done.
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class RequestMessage(Base):
@@ -236,6 +247,12 @@ class DecisionItem(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
 
     request: Mapped[PrivacyRequest] = relationship(back_populates="decision_items")
+    # The item as decisions.ItemDecision holds it; ``reason`` above is its explanation.
+    source: Mapped[str | None] = mapped_column(sa.String(64))
+    field: Mapped[str | None] = mapped_column(sa.String(64))
+    verdict: Mapped[str] = mapped_column(sa.String(16), default="undecided")
+    ground: Mapped[str | None] = mapped_column(sa.String(48))
+    substitute: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class AuditEvent(Base):
@@ -370,6 +387,23 @@ class RequestDraft(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class PrivacyStop(Base):
+    """A stop a decided request put in place (APPI Art. 35): use for a purpose, or provision to a
+    recipient. ``target`` None: every purpose / every recipient. ``may_use`` and ``may_provide`` ask it."""
+
+    __tablename__ = "ome_privacy_stops"
+    __table_args__ = (
+        sa.UniqueConstraint("request_id", "kind", "target", name="uq_ome_privacy_stops_request_kind_target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(UserId, index=True)
+    request_id: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(sa.String(16))  # use | provision
+    target: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 ALL_MODELS = (
     PrivacyRequest,
     RequestDocument,
@@ -383,4 +417,5 @@ ALL_MODELS = (
     SnsWithdrawal,
     JobFailure,
     RequestDraft,
+    PrivacyStop,
 )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .models import ProvisionRecord, utcnow
 from .purposes import PurposeRegister
+from .stops import ProvisionStopped, provision_stopped
 
 
 def record_provision(
@@ -32,6 +33,11 @@ def record_provision(
         raise ValueError("record_provision needs the recipient's name")
     if not categories:
         raise ValueError("record_provision needs at least one category")
+    if provision_stopped(session, user_id, recipient):
+        raise ProvisionStopped(
+            "this person asked us to stop providing their data to this recipient (APPI Art. 35(3)); "
+            "check privacy.may_provide(user, recipient) first"
+        )
     unknown = [c for c in categories if c not in purposes.categories]
     if unknown:
         raise ValueError(f"Unknown categories {unknown}; known: {', '.join(purposes.categories)}")

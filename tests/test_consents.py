@@ -396,19 +396,20 @@ def test_users_who_may_use_filters_many_users_in_few_queries(host: Host) -> None
         with host.count_queries() as queries:
             allowed = host.privacy.users_who_may_use("user_info.newsletter", ids, today=AFTER)
         assert allowed == {3, 700, 1200}  # ints in, ints out
-        assert len(queries) == 3  # 1,200 ids in chunks of 500
+        assert len(queries) == 4  # 1,200 ids in chunks of 500, then the 3 allowed checked for stops
         with host.count_queries() as queries:
             everyone = host.privacy.users_who_may_use("user_info.sales", ids, today=AFTER)
             nobody = host.privacy.users_who_may_use("org_service.benchmark", ids, today=date(2026, 1, 1))
-        assert everyone == set(ids) and nobody == set() and len(queries) == 0
+        # No consent to look up: only the stops (APPI Art. 35), 500 ids a query; nobody allowed: none.
+        assert everyone == set(ids) and nobody == set() and len(queries) == 3
 
 
-def test_may_use_costs_one_query_at_most(host: Host) -> None:
+def test_may_use_costs_two_queries_at_most(host: Host) -> None:
     with host.app.app_context():
         with host.count_queries() as queries:
             host.privacy.may_use(Member(id="1"), "user_info.sales", today=AFTER)
             host.privacy.may_use(Member(id="1"), "org_service.benchmark", today=AFTER)
-        assert len(queries) == 0
+        assert len(queries) == 2  # no consent to look up; one query each for a stop (APPI Art. 35)
         with host.count_queries() as queries:
             host.privacy.may_use(Member(id="1"), "user_info.newsletter", today=AFTER)
         assert len(queries) == 1

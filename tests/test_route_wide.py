@@ -37,9 +37,11 @@ from werkzeug.routing import IntegerConverter, Rule
 
 from flask_ome_privacy import N_, drafts, notify, privacy_requests
 from flask_ome_privacy.config import DEFAULT_CONFIG
+from flask_ome_privacy.decisions import ItemDecision, Verdict
 from flask_ome_privacy.extension import get_state
 from flask_ome_privacy.lifecycle import Status
-from flask_ome_privacy.models import RequestMessage, SnsWithdrawal
+from flask_ome_privacy.models import ExecutionReceipt, RequestMessage, SnsWithdrawal
+from flask_ome_privacy.request_decisions import save_decision
 from flask_ome_privacy.withdrawal import new_reference
 
 ROLES = ("anonymous", "owner", "other", "staff")
@@ -169,6 +171,33 @@ def _open_request_for(site: Site, user_id: str) -> dict[str, Any]:
         return {"reference": made.reference}
 
 
+def _decided_request_for(site: Site, user_id: str) -> dict[str, Any]:
+    """A disclosure of one source, decided (granted), with one open manual task: the decision routes."""
+    with site.app.app_context():
+        state = get_state(site.app)
+        source = next(iter(site.privacy.sources)).key
+        request = privacy_requests.submit(state, user_id=user_id, kind="disclose", scope={"items": [source]})
+        for status in (Status.IDENTITY_REVIEW, Status.UNDER_REVIEW):
+            privacy_requests.move(state.session, request, status, actor_id="staff", actor_role="staff")
+        request.identity_verified_at = request.received_at
+        save_decision(state, request, [ItemDecision(source, verdict=Verdict.GRANTED)], staff_id="staff")
+        receipt = ExecutionReceipt(target="processor:Test", action="collect", status="manual", checklist=[])
+        request.receipts.append(receipt)
+        state.session.commit()
+        return {"reference": request.reference, "receipt_id": receipt.id}
+
+
+DECISION_ENDPOINTS = (
+    "decide",
+    "approve_decision",
+    "execute",
+    "retry_execution",
+    "manual_task_done",
+    "disclosure_print",
+    "disclosure_mailed",
+    "release_notice",
+)
+
 #: Endpoint -> ``factory(site, user_id)``: path values naming something that belongs to that person.
 #: Add one for every new route that takes a person's reference or id (requests, documents, ...).
 OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
@@ -183,6 +212,7 @@ OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
     "ome_privacy_staff.claim": _open_request_for,
     "ome_privacy_staff.assign": _open_request_for,
     "ome_privacy_staff.release": _open_request_for,
+    **{f"ome_privacy_staff.{name}": _decided_request_for for name in DECISION_ENDPOINTS},
 }
 
 
@@ -249,6 +279,19 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
     "ome_privacy_staff.fee": ("version", "outcome", "received_on", "amount", "method", "reason"),
     "ome_privacy_staff.deficiency": ("version", "item", "text"),
     "ome_privacy_staff.note": ("body",),
+    "ome_privacy_staff.decide": (
+        "version",
+        "item-0-verdict",
+        "item-0-ground",
+        "item-0-reason",
+        "item-0-substitute",
+    ),
+    **{
+        f"ome_privacy_staff.{name}": ("version",)
+        for name in ("approve_decision", "execute", "retry_execution", "release_notice")
+    },
+    "ome_privacy_staff.manual_task_done": ("version", "note"),
+    "ome_privacy_staff.disclosure_mailed": ("version", "mailed_on"),
 }
 
 #: Form data that makes a POST valid apart from the parameter under test, so the hostile
@@ -268,6 +311,11 @@ FORM_DATA: dict[str, dict[str, str]] = {
         "received_on": "2026-11-20",
         "originals": "none",
     },
+    # The version a fresh decided request has (submitted, two moves, the decision's move).
+    **{f"ome_privacy_staff.{name}": {"version": "4"} for name in DECISION_ENDPOINTS},
+    "ome_privacy_staff.decide": {"version": "4", "item-0-verdict": "granted"},
+    "ome_privacy_staff.manual_task_done": {"version": "4", "note": "Done."},
+    "ome_privacy_staff.disclosure_mailed": {"version": "4", "mailed_on": "2026-11-20"},
 }
 
 #: Rules the walker cannot check, with the reason. Keep it short; every entry must still exist.

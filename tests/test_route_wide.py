@@ -541,6 +541,20 @@ def test_every_route_is_checked_or_listed(site: Site) -> None:
     assert not unknown, "\n".join(unknown) + "\n(or list the endpoint in ALLOW_LIST with the reason)"
 
 
+def test_no_two_routes_answer_the_same_url_and_method(site: Site) -> None:
+    """Two pages of ours on one URL: the first registered wins and the other is unreachable
+    (the staff queue's "release" once hid the decision's "release the notice")."""
+    seen: dict[tuple[str, str], str] = {}
+    clashes = []
+    for rule in site.rules():
+        for method in methods(rule):
+            key = (rule.rule, method)
+            if key in seen and seen[key] != rule.endpoint:
+                clashes.append(f"{method} {rule.rule}: {seen[key]} and {rule.endpoint}")
+            seen.setdefault(key, rule.endpoint)
+    assert not clashes, clashes
+
+
 def test_the_registries_name_only_routes_that_exist(example_site: Site, host_site: Site) -> None:
     endpoints = {rule.endpoint for site in (example_site, host_site) for rule in site.rules()}
     for registry in (OWNED, ALLOW_LIST):  # the site's own entries may go with its routes

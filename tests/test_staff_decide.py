@@ -236,9 +236,9 @@ def test_bobs_deletion_staff_decides_staff2_approves_receipts_and_his_data_is_go
     page = bob.get("/account/privacy/data").get_data(as_text=True)
     assert "鈴木設計事務所" not in page and "スズキ イチロウ" not in page
 
-    post(staff, seeded_app, reference, "release")
+    post(staff, seeded_app, reference, "release-notice")
     assert load(seeded_app, reference).status == "executing"
-    assert any("A manual task is still open" in m for m in flashes(staff))
+    assert any("A manual task is still open" in m for m in flashes(staff)), flashes(staff)
     for receipt in load(seeded_app, reference).receipts:
         if receipt.status == "manual":
             post(
@@ -248,7 +248,7 @@ def test_bobs_deletion_staff_decides_staff2_approves_receipts_and_his_data_is_go
                 f"tasks/{receipt.id}/done",
                 {"note": "Deletion confirmed in writing."},
             )
-    post(staff, seeded_app, reference, "release")
+    post(staff, seeded_app, reference, "release-notice")
     request = load(seeded_app, reference)
     assert request.status == "completed" and request.released_at is not None
     with seeded_app.app_context():
@@ -299,7 +299,7 @@ def test_a_failing_source_keeps_the_request_executing_and_a_retry_never_redoes_w
     assert by_target["profile"].status == "done" and by_target["facebook"].status == "done"
     assert by_target["processor:Mailer KK"].status == "manual"  # waits for staff, never "run"
 
-    post(staff, seeded_app, reference, "release")
+    post(staff, seeded_app, reference, "release-notice")
     assert load(seeded_app, reference).status == "executing"
     assert any("failed somewhere" in m for m in flashes(staff))
 
@@ -425,7 +425,7 @@ def test_release_waits_for_identity_and_fee_then_the_package_holds_what_was_gran
     post(staff, seeded_app, reference, "execution")
     assert load(seeded_app, reference).status == "executing"
 
-    post(staff, seeded_app, reference, "release")
+    post(staff, seeded_app, reference, "release-notice")
     assert load(seeded_app, reference).status == "executing"
     assert any("fee has not been received" in m for m in flashes(staff))
 
@@ -434,7 +434,7 @@ def test_release_waits_for_identity_and_fee_then_the_package_holds_what_was_gran
         request.fee_status = "received"
         request.fee_received_on = date(2026, 11, 20)
         db.session.commit()
-    post(staff, seeded_app, reference, "release")
+    post(staff, seeded_app, reference, "release-notice")
     request = load(seeded_app, reference)
     assert request.status == "completed"
 
@@ -627,7 +627,7 @@ def test_a_purpose_notice_package_lists_the_purposes_that_apply_to_the_person(se
     staff = staff_client("staff@example.com")
     post(staff, seeded_app, reference, "decision", grant_all(1))
     post(staff, seeded_app, reference, "execution")
-    post(staff, seeded_app, reference, "release")
+    post(staff, seeded_app, reference, "release-notice")
     assert load(seeded_app, reference).status == "completed"
     with seeded_app.app_context():
         state = get_state(seeded_app)

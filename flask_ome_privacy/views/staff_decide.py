@@ -77,7 +77,7 @@ def register_decide_routes(bp: Blueprint) -> None:
     )
     bp.add_url_rule(f"{prefix}/disclosure/print", "disclosure_print", disclosure_print)
     bp.add_url_rule(f"{prefix}/disclosure/mailed", "disclosure_mailed", disclosure_mailed, methods=["POST"])
-    bp.add_url_rule(f"{prefix}/release", "release_notice", release_notice, methods=["POST"])
+    bp.add_url_rule(f"{prefix}/release-notice", "release_notice", release_notice, methods=["POST"])
     bp.context_processor(lambda: {"ome_decision_panel": decision_panel})
 
 

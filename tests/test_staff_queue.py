@@ -80,7 +80,7 @@ def queue_text(client: Any, query: str = "") -> str:
 
 
 def references(html: str) -> list[str]:
-    return re.findall(r'<th scope="row" class="omep-ref">(PR-[A-Z0-9-]+)', html)
+    return re.findall(r'<th scope="row" class="omep-ref"><a href="[^"]+">(PR-[A-Z0-9-]+)</a>', html)
 
 
 def mixed_queue(app: Any, db: Any) -> dict[str, str]:
@@ -151,6 +151,16 @@ def test_each_row_shows_what_the_desk_needs_and_urgent_rows_say_so_in_words(
     # Counts per status, open requests only.
     assert re.search(r"Checking identity: <strong>2</strong>", html)
     assert re.search(r"All open: <strong>5</strong>", html)
+
+
+def test_each_reference_opens_its_request_page(seeded_app: Any, db: Any, client: Any, login: Any) -> None:
+    mixed_queue(seeded_app, db)
+    login(client, "staff@example.com")
+    html = queue_text(client)
+    links = re.findall(r'<th scope="row" class="omep-ref"><a href="([^"]+)">(PR-[A-Z0-9-]+)</a>', html)
+    assert links and all(href == f"/admin/privacy/requests/{ref}" for href, ref in links)
+    page = client.get(links[0][0], headers=EN)
+    assert page.status_code == 200 and links[0][1] in page.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_staff_register_a_mailed_request_and_find_it_on_the_queue(
     row = page.locator("table.omep-queue tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("郵送")
-    expect(row).to_contain_text("未入金")
+    expect(row).to_contain_text("未受領")
     expect(row).to_contain_text("担当者なし")
     check_a11y(page)
     screenshot(page, "staff-queue-02-registered-ja")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from helpers import db_kind, extract_csrf_token
+from helpers import extract_csrf_token
 from PIL import Image
 
 from flask_ome_privacy import privacy_requests, staff_queue
@@ -350,7 +350,7 @@ def test_claiming_a_closed_or_unknown_request_is_not_found(
     assert post_action(client, "PR-NEWX-0003", "claim", "x").status_code == 400
 
 
-@pytest.mark.skipif(db_kind() != "postgresql", reason="the race needs PostgreSQL's row locks")
+@pytest.mark.postgres  # the race needs PostgreSQL's row locks (conftest skips it on SQLite)
 def test_two_staff_claiming_at_once_on_postgresql_exactly_one_wins(
     seeded_app: Any, db: Any, login: Any
 ) -> None:

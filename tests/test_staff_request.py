@@ -107,7 +107,9 @@ def post(client: Any, reference: str, action: str, data: dict[str, Any] | None =
     text = page_of(client, reference)
     form = {"csrf_token": extract_csrf_token(text), **(data or {})}
     if "version" not in form:
-        form["version"] = re.search(r'name="version" value="(\d+)"', text).group(1)  # type: ignore[union-attr]
+        found = re.search(r'name="version" value="(\d+)"', text)
+        assert found is not None, "the form carries the request's version"
+        form["version"] = found.group(1)
     return client.post(f"/admin/privacy/requests/{reference}/{action}", data=form, headers=EN, **kwargs)
 
 
@@ -423,7 +425,9 @@ def test_two_staff_racing_on_one_request_one_wins_the_other_is_told(seeded_app: 
     reference = make_request(seeded_app, status=Status.IDENTITY_REVIEW)
     # Through the page: the same version posted twice, the second is refused.
     text = page_of(staff, reference)
-    version = re.search(r'name="version" value="(\d+)"', text).group(1)  # type: ignore[union-attr]
+    found = re.search(r'name="version" value="(\d+)"', text)
+    assert found is not None, "the form carries the request's version"
+    version = found.group(1)
     first = post(staff, reference, "identity/checks", {"check": ["type_accepted"], "version": version})
     second = post(staff, reference, "identity/checks", {"check": ["masking_done"], "version": version})
     assert first.status_code == 303 and second.status_code == 409

@@ -11,7 +11,6 @@ print ``printable`` and record the day they mailed it (``mark_mailed``).
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from .decisions import Verdict
 from .export import (
     CSV_COLUMNS,
     Labels,
-    csv_safe,
+    csv_chunks,
     dumps,
     in_language,
     iso,
@@ -150,25 +149,6 @@ def _data_json(state: PrivacyState, request: PrivacyRequest, user: Any) -> Itera
     yield "]\n}\n"
 
 
-def _csv(rows: Iterator[list[Any]], header: tuple[str, ...]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    yield "\ufeff" + _drain(buffer)
-    for count, row in enumerate(rows, 1):
-        writer.writerow([csv_safe(value) for value in row])
-        if count % 1000 == 0:
-            yield _drain(buffer)
-    yield _drain(buffer)
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate(0)
-    return text
-
-
 def _source_rows(source: DataSource, user: Any, fields: set[str] | None) -> Iterator[list[Any]]:
     labels = Labels()
     for record in _records(source, user, fields):
@@ -196,17 +176,17 @@ def _entries(
     yield "data.json", _data_json(state, request, user)
     if RequestKind(request.kind) is RequestKind.NOTIFY_PURPOSE:
         rows = _purpose_rows(state, request)  # a generator: read inside the requester's language
-        yield "purposes.csv", _csv(rows, ("category", "category_label", "purpose", "text"))
+        yield "purposes.csv", csv_chunks(("category", "category_label", "purpose", "text"), rows)
         return
     for source, fields in _sources(state, request):
-        yield f"{source.key}.csv", _csv(_source_rows(source, user, fields), CSV_COLUMNS)
+        yield f"{source.key}.csv", csv_chunks(CSV_COLUMNS, _source_rows(source, user, fields))
     provisions = (
         [p.recipient, ", ".join(p.categories or []), p.purpose, p.basis, p.provided_at, p.stopped_at]
         for p in iter_provisions(state.session, str(request.user_id))
     )
     yield (
         "provisions.csv",
-        _csv(provisions, ("recipient", "categories", "purpose", "basis", "provided_at", "stopped_at")),
+        csv_chunks(("recipient", "categories", "purpose", "basis", "provided_at", "stopped_at"), provisions),
     )
 
 

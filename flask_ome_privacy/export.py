@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -329,22 +329,26 @@ def write_csv(source: DataSource, user: Any, *, language: str, batch_size: int =
 
 def _csv_chunks(source: DataSource, user: Any, batch_size: int) -> Iterator[str]:
     labels = Labels()
+    rows = (
+        (record.group, record.field, labels(record.label), record.value, record.obtained_at, record.required)
+        for record in iter_records(source, user)
+    )
+    return csv_chunks(CSV_COLUMNS, rows, batch=batch_size)
+
+
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *, batch: int = 1000) -> Iterator[str]:
+    """Rows as CSV text in chunks of ``batch`` rows: BOM and header first, every cell formula-safe.
+
+    The one CSV writer behind every download of ours (export, disclosure package, audit trail,
+    review report), so each streams in constant memory and guards cells the same way.
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
     yield BOM + _drain(buffer)
-    for rows, record in enumerate(iter_records(source, user), 1):
-        writer.writerow(
-            [
-                csv_safe(record.group),
-                csv_safe(record.field),
-                csv_safe(labels(record.label)),
-                csv_safe(record.value),
-                csv_safe(record.obtained_at),
-                csv_safe(record.required),
-            ]
-        )
-        if rows % batch_size == 0:
+    for count, row in enumerate(rows, 1):
+        writer.writerow([csv_safe(value) for value in row])
+        if count % batch == 0:
             yield _drain(buffer)
     tail = _drain(buffer)
     if tail:

@@ -14,8 +14,6 @@ request's, and both are rounded to one decimal place.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,7 +24,7 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .export import BOM, csv_safe, dumps
+from .export import csv_chunks, dumps
 from .lifecycle import CLOSED_STATUSES, RequesterType, RequestKind, Status
 from .models import AuditEvent, PrivacyRequest
 from .retention import documents_past_retention, retention_cutoff
@@ -311,11 +309,7 @@ def csv_rows(summary: Summary, translate: Callable[[str], str]) -> Iterator[tupl
 
 def write_csv(summary: Summary, translate: Callable[[str], str]) -> Iterator[str]:
     """The report as CSV text chunks (BOM first, formula-safe cells, like every export of ours)."""
-    yield BOM
-    for row in ((*CSV_COLUMNS,), *csv_rows(summary, translate)):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\r\n").writerow([csv_safe(cell) for cell in row])
-        yield buffer.getvalue()
+    return csv_chunks(CSV_COLUMNS, csv_rows(summary, translate))
 
 
 # --- the audit trail as CSV (the staff audit page's download) -----------------------------------
@@ -341,39 +335,20 @@ def write_events_csv(events: Iterable[AuditEvent], batch: int = 500) -> Iterator
     The columns are the stored fields (ids and codes), so the file can be checked against
     the chain; ``reference`` is read from the event's data for the reader's convenience.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EVENT_COLUMNS)
-    yield BOM + _drain(buffer)
-    for number, event in enumerate(events, 1):
-        data = event.data or {}
-        writer.writerow(
-            [
-                csv_safe(value)
-                for value in (
-                    event.id,
-                    event.at,
-                    event.actor_id,
-                    event.actor_role,
-                    event.action,
-                    event.request_id,
-                    data.get("reference"),
-                    event.subject_user_id,
-                    dumps(data),
-                    event.prev_hash,
-                    event.hash,
-                )
-            ]
+    rows = (
+        (
+            event.id,
+            event.at,
+            event.actor_id,
+            event.actor_role,
+            event.action,
+            event.request_id,
+            (event.data or {}).get("reference"),
+            event.subject_user_id,
+            dumps(event.data or {}),
+            event.prev_hash,
+            event.hash,
         )
-        if number % batch == 0:
-            yield _drain(buffer)
-    tail = _drain(buffer)
-    if tail:
-        yield tail
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate(0)
-    return text
+        for event in events
+    )
+    return csv_chunks(EVENT_COLUMNS, rows, batch=batch)

@@ -636,6 +636,8 @@ def test_a_released_electronic_disclosure_downloads_as_a_zip_of_json_and_a_csv_p
     )
     assert until in detail
     assert "Outcome:</strong> Approved" in detail
+    items = re.search(r'id="omep-decision-items">.*?</table>', detail, re.S).group(0)
+    assert items.count("Disclosed") == 2 and "Reason" not in items  # nothing refused: no reasons column
     assert "Decision notice sent. (Approved)" in re.sub(r"\s+", " ", detail)  # not the raw code
 
     response = me.get(f"{LIST}/{reference}/package")

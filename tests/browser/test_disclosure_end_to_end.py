@@ -171,6 +171,7 @@ def test_staff_work_alices_disclosure_to_the_released_result_and_alice_downloads
     page.get_by_role("navigation").locator("form.lang-switch").get_by_role("button", name="日本語").click()
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     expect(page.locator("#omep-package-section a.omep-button")).to_have_count(1)
-    expect(page.locator("#omep-package-section")).not_to_contain_text("You can download")
+    expect(page.locator("#omep-package-section")).to_contain_text("までダウンロードできます")
+    expect(page.locator("#omep-decision-items")).to_contain_text("開示")
     check_a11y(page)
     screenshot(page, "disclosure-e2e-04-alice-released-ja")

@@ -49,6 +49,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "RESPONSE_DAYS": 14,
     "DEFICIENCY_ANSWER_DAYS": 14,
     "DOCUMENT_RETENTION_DAYS": 30,
+    # An electronic disclosure package stays downloadable this many days after its release.
+    "RESULT_DAYS": 30,
     # Four-eyes (decisions.needs_approval): delete, erase, stop using and stop provision wait for a
     # second staff member's approval before they are carried out.
     "FOUR_EYES": True,

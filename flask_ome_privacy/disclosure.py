@@ -5,17 +5,19 @@ plus the records of provision to third parties (APPI Art. 33(5)); a notification
 purpose of use gives the purposes that apply to that person's data. Both come as one zip
 (``notice.json``, ``data.json`` and a CSV per source), streamed — nothing is built in
 memory — in the requester's language. Electronic delivery: the requester downloads it from
-their request page (``disclosure_package`` is the function that route calls). Paper: staff
-print ``printable`` and record the day they mailed it (``mark_mailed``).
+their request page for ``OME_PRIVACY_RESULT_DAYS`` after the release (``package_access`` says
+whether it may now, ``record_download`` audits each download, ``disclosure_package`` is the
+body). Paper: staff print ``printable`` and record the day they mailed it (``mark_mailed``).
 """
 
 from __future__ import annotations
 
+import enum
 import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import partial
 from typing import Any
 
@@ -42,7 +44,13 @@ from .sources import N_, DataSource
 from .state import PrivacyState
 
 __all__ = [
+    "DOWNLOADED_ACTION",
+    "PackageAccess",
+    "PackageState",
     "disclosure_package",
+    "is_electronic",
+    "package_access",
+    "record_download",
     "package_filename",
     "has_package",
     "granted_fields",
@@ -53,6 +61,7 @@ __all__ = [
 ]
 
 MAILED_ACTION = "request.disclosure_mailed"
+DOWNLOADED_ACTION = "request.package_downloaded"
 _KINDS = frozenset({RequestKind.DISCLOSE, RequestKind.NOTIFY_PURPOSE})
 
 
@@ -187,6 +196,73 @@ def _entries(
     yield (
         "provisions.csv",
         csv_chunks(("recipient", "categories", "purpose", "basis", "provided_at", "stopped_at"), provisions),
+    )
+
+
+# --- electronic delivery: who may download, until when ----------------------------------------
+
+
+class PackageState(str, enum.Enum):
+    """Whether the requester may download the package now, and if not, why (the page says it)."""
+
+    AVAILABLE = "available"
+    #: Not a disclosure or purpose notice, or nothing was granted: there is no package.
+    NO_PACKAGE = "no_package"
+    #: The requester asked for paper: the package goes by post.
+    PAPER = "paper"
+    #: The decision notice has not been released yet.
+    NOT_RELEASED = "not_released"
+    #: Released more than ``OME_PRIVACY_RESULT_DAYS`` ago.
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class PackageAccess:
+    state: PackageState
+    #: When the download ends (``released_at`` + ``OME_PRIVACY_RESULT_DAYS``); None before release.
+    expires_at: datetime | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.state is PackageState.AVAILABLE
+
+
+def is_electronic(request: PrivacyRequest) -> bool:
+    """Delivered as a download: anything but paper (a purpose notice has no method; the desk
+    treats it as a download too)."""
+    return request.disclosure_method != "paper"
+
+
+def package_access(request: PrivacyRequest, result_days: int, now: datetime | None = None) -> PackageAccess:
+    """May the requester download this request's package at ``now``?
+
+    Only a disclosure or purpose notice, for electronic delivery, once the notice is released
+    with something granted (``has_package``), and for ``result_days`` days after the release.
+    """
+    if RequestKind(request.kind) not in _KINDS:
+        return PackageAccess(PackageState.NO_PACKAGE)
+    if not is_electronic(request):
+        return PackageAccess(PackageState.PAPER)
+    if request.released_at is None:
+        return PackageAccess(PackageState.NOT_RELEASED)
+    if not has_package(request):  # released, and nothing was granted
+        return PackageAccess(PackageState.NO_PACKAGE)
+    expires_at = request.released_at + timedelta(days=int(result_days))
+    if (now or datetime.now(timezone.utc)) >= expires_at:
+        return PackageAccess(PackageState.EXPIRED, expires_at)
+    return PackageAccess(PackageState.AVAILABLE, expires_at)
+
+
+def record_download(state: PrivacyState, request: PrivacyRequest, *, user_id: str) -> None:
+    """Audit one download of the package by its requester (ids and codes only; the caller commits)."""
+    audit.append(
+        state.session,
+        DOWNLOADED_ACTION,
+        actor_id=str(user_id),
+        actor_role="user",
+        request_id=request.id,
+        subject_user_id=request.user_id,
+        data={"reference": request.reference, "kind": request.kind},
     )
 
 

@@ -146,6 +146,12 @@ def test_ask_to_correct_opens_the_online_form_for_that_source(host, alice):
     surveys = section(page(host, alice), "surveys")
     assert 'href="/account/privacy/requests/new?kind=correct&amp;source=surveys"' in surveys
     assert "Ask to correct this" in surveys
+    # And each value its own link, naming its field (the form opens with it ticked).
+    rows = re.findall(r"<tr>\s*<th scope=\"row\">.*?</tr>", surveys, re.S)
+    assert rows and all(
+        'href="/account/privacy/requests/new?kind=correct&amp;source=surveys&amp;field=answer"' in row
+        for row in rows
+    )
     # The target is the request wizard, with that kind ticked.
     form = host.client_for(alice).get("/account/privacy/requests/new?kind=correct&source=surveys", headers=EN)
     assert form.status_code == 200

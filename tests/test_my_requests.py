@@ -1,15 +1,21 @@
-"""Following one's own requests (issue 8): the list, the detail page, answering a notice, withdrawing.
+"""Following one's own requests (issue 8): the list, the detail page, answering a notice, withdrawing,
+the decision notice and the download of a released disclosure package.
 
 Requests are made through ``privacy_requests.submit`` and moved through ``move``; a deficiency
 notice is made the way the desk makes one (a move to ``awaiting_requester`` plus a
-``RequestMessage`` of kind ``deficiency`` and an answer deadline), since the staff side is
-built elsewhere. Every check goes through the pages a person uses.
+``RequestMessage`` of kind ``deficiency`` and an answer deadline). A decision is made and
+released through the desk's domain functions (``save_decision``, ``approve``,
+``execution.start``, ``release``). Every check goes through the pages a person uses.
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import re
+import zipfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,7 +24,8 @@ import sqlalchemy as sa
 from PIL import Image
 from privacy_host import Host, MakeHost, NotesSource, SurveySource
 
-from flask_ome_privacy import privacy_requests
+from flask_ome_privacy import execution, privacy_requests
+from flask_ome_privacy.decisions import ItemDecision, RefusalGround, Verdict
 from flask_ome_privacy.deficiency import answer_deadline
 from flask_ome_privacy.lifecycle import Status
 from flask_ome_privacy.models import (
@@ -29,6 +36,7 @@ from flask_ome_privacy.models import (
     RequestMessage,
     utcnow,
 )
+from flask_ome_privacy.request_decisions import approve, release, save_decision
 from flask_ome_privacy.state import get_state
 
 LIST = "/account/privacy/requests"
@@ -509,3 +517,239 @@ def test_a_withdrawal_crossing_a_staff_change_asks_again(host: Host, staff_chang
     assert "changed meanwhile" in me.get(response.location).get_data(as_text=True)
     with host.app.app_context():
         assert load(host, reference).status == "submitted"
+
+
+# --- a decision made and released through the desk's domain functions ------------------------------
+
+
+def decide_and_release(
+    host: Host, reference: str, items: Sequence[ItemDecision], *, staff: str = "s", approver: str = "s2"
+) -> None:
+    """What the desk does, step by step: identity checked, the fee settled, the decision saved,
+    approved by a second staff member where four-eyes asks for it, carried out (the inline job
+    runs after the commit; manual tasks ticked), and the notice released."""
+    with host.app.app_context():
+        state = get_state(host.app)
+        request = load(host, reference)
+        for status in (Status.IDENTITY_REVIEW, Status.UNDER_REVIEW):
+            privacy_requests.move(state.session, request, status, actor_id=staff, actor_role="staff")
+        request.identity_verified_at = utcnow()
+        request.identity_verified_by = staff
+        request.identity_method = "online_documents"
+        if request.fee_status == "outstanding":
+            request.fee_status = "received"
+            request.fee_received_on = utcnow().date()
+        assert save_decision(state, request, items, staff_id=staff) == {}
+        if request.kind in ("delete", "erase", "stop_use", "stop_third_party") and any(
+            item.verdict in (Verdict.GRANTED, Verdict.SUBSTITUTE) for item in items
+        ):
+            approve(state, request, staff_id=approver)
+        if request.status == Status.APPROVED.value:
+            execution.start(state, request, staff_id=staff, language="en")
+        state.session.commit()  # the execution job runs inline after this commit
+        request = load(host, reference)
+        for receipt in request.receipts:
+            if receipt.status == "manual":
+                execution.complete_manual_task(
+                    state, request, receipt.id, staff_id=staff, note="Done by hand."
+                )
+        release(state, request, staff_id=staff)
+        state.session.commit()
+
+
+def released_disclosure(host: Host, user_id: str = "1", *, method: str = "electronic") -> str:
+    """A disclosure of notes and surveys, both granted, released."""
+    reference = submit(host, user_id, "disclose")
+    with host.app.app_context():
+        load(host, reference).disclosure_method = method
+        host.db.session.commit()
+    decide_and_release(
+        host,
+        reference,
+        [ItemDecision("notes", verdict=Verdict.GRANTED), ItemDecision("surveys", verdict=Verdict.GRANTED)],
+    )
+    return reference
+
+
+def downloads(host: Host, reference: str) -> list[AuditEvent]:
+    with host.app.app_context():
+        request = load(host, reference)
+        return list(
+            host.db.session.scalars(
+                sa.select(AuditEvent).where(
+                    AuditEvent.request_id == request.id, AuditEvent.action == "request.package_downloaded"
+                )
+            )
+        )
+
+
+def test_the_notice_names_each_refusals_legal_ground_and_reason_and_each_substitute_measure(
+    host: Host,
+) -> None:
+    reference = submit(host, "1", "erase")
+    decide_and_release(
+        host,
+        reference,
+        [
+            ItemDecision(
+                "notes",
+                verdict=Verdict.REFUSED,
+                ground=RefusalGround.CONDITIONS_NOT_MET,
+                explanation="The note was obtained with your consent and is still needed.",
+            ),
+            ItemDecision(
+                "surveys",
+                verdict=Verdict.SUBSTITUTE,
+                substitute="We stopped using your survey answers for any purpose.",
+            ),
+        ],
+    )
+    html = host.client_for("1", language="en").get(f"{LIST}/{reference}").get_data(as_text=True)
+    table = re.search(r'id="omep-decision-items">.*?</table>', html, re.S).group(0)
+    notes, surveys = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    assert "Notes" in notes and "Refused" in notes
+    assert "The conditions the law sets for this request are not met." in notes  # the ground's label
+    assert "still needed" in notes  # and staff's own words
+    assert "Surveys" in surveys and "Substitute measure taken" in surveys
+    assert "What we did instead:" in surveys and "We stopped using your survey answers" in surveys
+    assert "If you disagree with a refusal" in html
+    ja = host.client_for("1", language="ja").get(f"{LIST}/{reference}").get_data(as_text=True)
+    assert "The conditions the law sets" not in ja  # the ground is said in the page's language
+    assert "still needed" in ja
+
+
+# --- the disclosure package: download after release ------------------------------------------------
+
+
+def test_a_released_electronic_disclosure_downloads_as_a_zip_of_json_and_a_csv_per_source(host: Host) -> None:
+    host.add_answers("1", 3, prefix="mine")
+    host.add_answers("2", 2, prefix="theirs")
+    reference = released_disclosure(host)
+    me = host.client_for("1", language="en")
+    detail = me.get(f"{LIST}/{reference}").get_data(as_text=True)
+    assert f'href="{LIST}/{reference}/package"' in detail
+    with host.app.app_context():
+        released_at = load(host, reference).released_at
+    expires = (released_at + timedelta(days=30)).astimezone(timezone(timedelta(hours=9)))  # the site's zone
+    until = (
+        f"You can download it until {expires.strftime('%B')} {expires.day}, {expires.year} {expires:%H:%M}"
+    )
+    assert until in detail
+    assert "Outcome:</strong> Approved" in detail
+    items = re.search(r'id="omep-decision-items">.*?</table>', detail, re.S).group(0)
+    assert items.count("Disclosed") == 2 and "Reason" not in items  # nothing refused: no reasons column
+    assert "Decision notice sent. (Approved)" in re.sub(r"\s+", " ", detail)  # not the raw code
+
+    response = me.get(f"{LIST}/{reference}/package")
+    assert response.status_code == 200
+    assert response.mimetype == "application/zip"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="privacy-disclosure-{reference}.zip"'
+    )
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    assert set(archive.namelist()) == {
+        "notice.json",
+        "data.json",
+        "notes.csv",
+        "surveys.csv",
+        "provisions.csv",
+    }
+    data = json.loads(archive.read("data.json"))
+    assert data["reference"] == reference
+    values = {s["key"]: [r["value"] for r in s["records"]] for s in data["sources"]}
+    assert values == {"notes": ["a note"], "surveys": ["mine answer 0", "mine answer 2", "mine answer 1"]}
+    assert json.loads(archive.read("notice.json"))["kind_label"] == "Disclose"
+    surveys = list(csv.reader(io.StringIO(archive.read("surveys.csv").decode("utf-8-sig"))))
+    assert surveys[0][:4] == ["group", "field", "label", "value"]
+    assert sorted(row[3] for row in surveys[1:]) == ["mine answer 0", "mine answer 1", "mine answer 2"]
+    assert "theirs" not in archive.read("surveys.csv").decode("utf-8-sig")
+    notes = list(csv.reader(io.StringIO(archive.read("notes.csv").decode("utf-8-sig"))))
+    assert [row[3] for row in notes[1:]] == ["a note"]
+
+    (event,) = downloads(host, reference)
+    assert (event.actor_id, event.actor_role, event.subject_user_id) == ("1", "user", "1")
+    assert event.data == {"reference": reference, "kind": "disclose"}  # ids and codes, no data
+
+
+def test_a_head_request_is_not_a_download(host: Host) -> None:
+    reference = released_disclosure(host)
+    me = host.client_for("1")
+    head = me.head(f"{LIST}/{reference}/package")
+    assert head.status_code == 200 and head.headers["Content-Disposition"].startswith("attachment")
+    assert downloads(host, reference) == []
+    me.get(f"{LIST}/{reference}/package").get_data()
+    me.get(f"{LIST}/{reference}/package").get_data()
+    assert len(downloads(host, reference)) == 2  # each download is on the record
+
+
+def test_another_persons_package_is_not_found(host: Host) -> None:
+    reference = released_disclosure(host, "2")
+    me = host.client_for("1")
+    assert me.get(f"{LIST}/{reference}/package").status_code == 404
+    assert me.head(f"{LIST}/{reference}/package").status_code == 404
+    assert me.get(f"{LIST}/PR-NONE-XIST/package").status_code == 404
+    assert downloads(host, reference) == []
+
+
+def test_before_the_release_there_is_nothing_to_download_and_the_page_says_why(host: Host) -> None:
+    reference = submit(host, "1", "disclose")
+    walk(host, reference, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW)
+    me = host.client_for("1", language="en")
+    assert "/package" not in me.get(f"{LIST}/{reference}").get_data(as_text=True)
+    response = me.get(f"{LIST}/{reference}/package")
+    assert response.status_code == 409
+    assert response.mimetype == "text/html"
+    assert "we have not released the decision on this request" in response.get_data(as_text=True)
+    assert downloads(host, reference) == []
+
+
+def test_a_request_with_nothing_disclosed_has_no_package(host: Host) -> None:
+    reference = submit(host, "1", "disclose")
+    refused = ItemDecision(
+        "notes", verdict=Verdict.REFUSED, ground=RefusalGround.BUSINESS_INTERFERENCE, explanation=""
+    )
+    no_data = ItemDecision("surveys", verdict=Verdict.NO_DATA)
+    decide_and_release(host, reference, [refused, no_data])
+    me = host.client_for("1", language="en")
+    html = me.get(f"{LIST}/{reference}").get_data(as_text=True)
+    assert "/package" not in html and "We hold no such data" in html
+    response = me.get(f"{LIST}/{reference}/package")
+    assert response.status_code == 409 and "nothing was disclosed" in response.get_data(as_text=True)
+
+
+def test_after_result_days_the_download_has_expired_and_the_page_says_how_to_ask_again(
+    make_host: MakeHost, document_key: str
+) -> None:
+    host = make_host(
+        sources=[NotesSource(), SurveySource()],
+        members=["1", "2"],
+        OME_PRIVACY_DOCUMENT_KEYS=document_key,
+        OME_PRIVACY_RESULT_DAYS=3,
+    )
+    reference = released_disclosure(host)
+    me = host.client_for("1", language="en")
+    assert me.get(f"{LIST}/{reference}/package").status_code == 200  # within the three days
+    with host.app.app_context():
+        request = load(host, reference)
+        request.released_at = utcnow() - timedelta(days=3, minutes=1)
+        host.db.session.commit()
+    response = me.get(f"{LIST}/{reference}/package")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 410 and response.mimetype == "text/html"
+    assert "The download has expired." in html and "for 3 days after the decision was released" in html
+    assert 'href="/account/privacy/requests/new?kind=disclose"' in html  # how to ask again
+    assert 'href="/account/privacy/data/export"' in html
+    detail = me.get(f"{LIST}/{reference}").get_data(as_text=True)
+    assert "The download has expired." in detail and f"{reference}/package" not in detail
+    assert len(downloads(host, reference)) == 1  # only the one inside the three days
+
+
+def test_a_paper_disclosure_has_no_download_link(host: Host) -> None:
+    reference = released_disclosure(host, method="paper")
+    me = host.client_for("1", language="en")
+    html = me.get(f"{LIST}/{reference}").get_data(as_text=True)
+    assert "/package" not in html and "we will send it by post" in html
+    response = me.get(f"{LIST}/{reference}/package")
+    assert response.status_code == 409 and "on paper" in response.get_data(as_text=True)
+    assert downloads(host, reference) == []

@@ -98,15 +98,28 @@ def test_the_first_step_lists_the_eight_kinds_each_with_a_line_saying_what_it_do
 
 def test_the_link_from_the_data_page_prefills_kind_source_and_field(alice):
     data_page = alice.get("/account/privacy/data").get_data(as_text=True)
-    link = re.search(r'href="(/account/privacy/requests/new\?kind=correct[^"]*)"', data_page)
-    assert link, "the data page's 'Ask to correct' opens the wizard"
-    page = text_of(alice.get(link.group(1).replace("&amp;", "&") + "&field=email"))
-    assert re.search(r'value="correct" id="kind-correct"[^>]*checked', page)
-    alice.start(
-        ["correct"], "?kind=correct&source=profile&field=email", sources=["profile"], fields=["profile:email"]
+    # Each value's "Ask to correct" names its own source and field.
+    link = re.search(
+        r'href="(/account/privacy/requests/new\?kind=correct&amp;source=profile&amp;field=email)"', data_page
     )
+    assert link, "the email row's 'Ask to correct' opens the wizard for that field"
+    assert 'href="/account/privacy/requests/new?kind=correct&amp;source=profile&amp;field=phone"' in data_page
+    first = alice.get(link.group(1).replace("&amp;", "&"))
+    page = text_of(first)
+    assert re.search(r'value="correct" id="kind-correct"[^>]*checked', page)
+    # The first step carries the source and field on (as the browser posts the form) ...
+    hidden = re.findall(r'<input type="hidden" name="(sources|fields)" value="([^"]*)">', page)
+    assert hidden == [("sources", "profile"), ("fields", "profile:email")]
+    posted: dict[str, list[str]] = {}
+    for name, value in hidden:
+        posted.setdefault(name, []).append(value)
+    alice.start(["correct"], link.group(1).replace("&amp;", "&").split("new", 1)[1], **posted)
+    # ... and the second arrives with them ticked.
     data = text_of(alice.get(f"{alice.url}/data"))
+    profile = data.split("<legend>Profile and account</legend>", 1)[1].split("</fieldset>", 1)[0]
+    assert "Your request is about this information" in profile
     assert re.search(r'value="profile:email" id="field-profile-email" checked', data)
+    assert not re.search(r'value="profile:phone" id="field-profile-phone" checked', data)
 
 
 def test_an_unknown_kind_or_source_in_the_link_is_said_on_the_page_and_nothing_breaks(alice):

@@ -35,13 +35,13 @@ from helpers import DEMO_PASSWORD, LOGIN_URL, extract_csrf_token
 from privacy_host import NEWSLETTER, ChirpSource, MakeHost, NotesSource, SurveySource
 from werkzeug.routing import IntegerConverter, Rule
 
-from flask_ome_privacy import N_, drafts, notify, privacy_requests
+from flask_ome_privacy import N_, drafts, execution, notify, privacy_requests
 from flask_ome_privacy.config import DEFAULT_CONFIG
 from flask_ome_privacy.decisions import ItemDecision, Verdict
 from flask_ome_privacy.extension import get_state
 from flask_ome_privacy.lifecycle import Status
 from flask_ome_privacy.models import ExecutionReceipt, RequestMessage, SnsWithdrawal
-from flask_ome_privacy.request_decisions import save_decision
+from flask_ome_privacy.request_decisions import find_request, release, save_decision
 from flask_ome_privacy.withdrawal import new_reference
 
 ROLES = ("anonymous", "owner", "other", "staff")
@@ -187,6 +187,26 @@ def _decided_request_for(site: Site, user_id: str) -> dict[str, Any]:
         return {"reference": request.reference, "receipt_id": receipt.id}
 
 
+def _released_disclosure_for(site: Site, user_id: str) -> dict[str, Any]:
+    """A disclosure of one source, granted, carried out and released: its package downloads."""
+    with site.app.app_context():
+        state = get_state(site.app)
+        source = next(iter(site.privacy.sources)).key
+        request = privacy_requests.submit(state, user_id=user_id, kind="disclose", scope={"items": [source]})
+        request.disclosure_method = "electronic"
+        for status in (Status.IDENTITY_REVIEW, Status.UNDER_REVIEW):
+            privacy_requests.move(state.session, request, status, actor_id="staff", actor_role="staff")
+        request.identity_verified_at = request.received_at
+        request.fee_status = "waived"
+        save_decision(state, request, [ItemDecision(source, verdict=Verdict.GRANTED)], staff_id="staff")
+        execution.start(state, request, staff_id="staff", language="en")
+        reference = request.reference
+        state.session.commit()  # the inline execution job runs after this commit
+        release(state, find_request(state.session, reference), staff_id="staff")
+        state.session.commit()
+        return {"reference": reference}
+
+
 DECISION_ENDPOINTS = (
     "decide",
     "approve_decision",
@@ -208,6 +228,7 @@ OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
     "ome_privacy_account.request_detail": _request_for,
     "ome_privacy_account.request_withdraw": _request_for,
     "ome_privacy_account.request_answer": _request_with_notice_for,
+    "ome_privacy_account.request_package": _released_disclosure_for,
     **{f"ome_privacy_staff.{name}": _staff_request_for for name in STAFF_REQUEST_ENDPOINTS},
     "ome_privacy_staff.claim": _open_request_for,
     "ome_privacy_staff.assign": _open_request_for,

@@ -70,6 +70,15 @@ def request_url(kind: str, **params: Any) -> str:
     return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
 
 
+def field_request_urls(kind: str, source: Any) -> dict[str, str]:
+    """``request_url(kind, source=..., field=...)`` for each field ``source`` declares.
+
+    The data page links every value to a request about its own field ("Ask to correct" opens
+    the form with kind, source and field filled in); built once per source, not once per row.
+    """
+    return {spec.name: request_url(kind, source=source.key, field=spec.name) for spec in source.fields}
+
+
 def load_policy_texts(app: Flask) -> None:
     """Parse ``OME_PRIVACY_POLICY_TEXT`` once per app, when the public pages are registered.
 
@@ -164,6 +173,7 @@ def template_context() -> dict[str, Any]:
     in_request = has_request_context()
     return {
         "request_url": request_url,
+        "field_request_urls": field_request_urls,
         "ome_request_form_url": request_form_url() if in_request else None,
         "ome_cite": cite,
         "ome_format_day": format_day,

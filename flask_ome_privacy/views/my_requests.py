@@ -1,20 +1,34 @@
 """The person's own rights requests (``/account/privacy/requests``): follow, answer, withdraw.
 
 Thin: what a person may see and do lives in ``requester_actions.py``, the moves in
-``privacy_requests.py``, document checks and storage in ``documents``. Another person's
-reference answers 404 on every URL here, never 403.
+``privacy_requests.py``, document checks and storage in ``documents``, the disclosure
+package and how long it may be downloaded in ``disclosure``. Another person's reference
+answers 404 on every URL here, never 403.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import get_locale
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from .. import documents
+from ..config import config_value
+from ..decisions import Outcome, RefusalGround, Verdict
+from ..disclosure import (
+    PackageAccess,
+    PackageState,
+    disclosure_package,
+    package_access,
+    package_filename,
+    record_download,
+)
 from ..documents import DocType, UploadRefused
 from ..forms import ConfirmForm
 from ..i18n import gettext as _
@@ -39,7 +53,7 @@ from ..requester_actions import (
 )
 from ..sources import N_
 from ..state import current_state
-from .common import current_user_id, reference_or_404
+from .common import current_user_id, optional_url, reference_or_404, request_url
 
 ANSWER_ERRORS: dict[str, str] = {
     "empty": N_("Please upload a document, correct the details or write a message before sending."),
@@ -66,6 +80,51 @@ def requests_list() -> str:
     )
 
 
+def _package_access(found: Any) -> PackageAccess:
+    """Reads ``OME_PRIVACY_RESULT_DAYS``."""
+    return package_access(found, int(config_value("RESULT_DAYS")))
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    """One item of the released decision notice, as the requester reads it."""
+
+    #: The item named as the data page names it ("Profile: Email address").
+    label: str
+    verdict: Verdict
+    #: The refusal ground's message id (the legal ground staff chose), for a refusal.
+    ground: str | None
+    #: Staff's own words: the reason for a refusal (or more about a measure).
+    reason: str
+    #: What was done instead, for a substitute measure.
+    substitute: str
+
+
+def _notice_rows(items: list[Any]) -> list[NoticeRow]:
+    rows = []
+    for item in items:
+        verdict = Verdict(item.verdict) if item.verdict in Verdict._value2member_map_ else Verdict.UNDECIDED
+        if verdict is Verdict.UNDECIDED:  # rows from before verdicts were stored: the bool says it
+            verdict = Verdict.GRANTED if item.granted else Verdict.REFUSED
+        ground = RefusalGround(item.ground) if item.ground in RefusalGround._value2member_map_ else None
+        rows.append(
+            NoticeRow(
+                label=_source_label(item.item),
+                verdict=verdict,
+                ground=ground.label if ground is not None and verdict is Verdict.REFUSED else None,
+                reason=(item.reason or "").strip(),
+                substitute=(item.substitute or "").strip() if verdict is Verdict.SUBSTITUTE else "",
+            )
+        )
+    return rows
+
+
+def _outcome(value: str | None) -> Outcome | None:
+    """The decision's outcome code (``PrivacyRequest.decision``, the body of a "decision"
+    message) as an ``Outcome``, so the page says it in words; None for anything else."""
+    return Outcome(value) if value in Outcome._value2member_map_ else None
+
+
 def _render_detail(
     found: Any,
     *,
@@ -83,7 +142,15 @@ def _render_detail(
             steps=timeline(state.session, found),
             notice=deficiency_notice(found),
             released=is_released(found),
-            items=decision_items(found),
+            items=_notice_rows(decision_items(found)),
+            Verdict=Verdict,
+            outcome=_outcome(found.decision),
+            outcome_of=_outcome,
+            package=_package_access(found),
+            PackageState=PackageState,
+            result_days=int(config_value("RESULT_DAYS")),
+            disclose_url=request_url("disclose"),
+            export_url=optional_url("ome_privacy_account.data_export"),
             may_withdraw=may_withdraw(found.status),
             fee=FeeStatus(found.fee_status),
             FeeStatus=FeeStatus,
@@ -222,6 +289,59 @@ def request_withdraw(reference: str) -> Response | tuple[str, int]:
     return _render_withdraw(found, form, 200)
 
 
+def request_package(reference: str) -> Response | tuple[str, int]:
+    """GET: the disclosure package (JSON + CSV in a zip), streamed, in the page's language.
+
+    Only the requester's own request, delivered electronically, once released and until
+    ``OME_PRIVACY_RESULT_DAYS`` after that; otherwise a page that says why (410 once expired).
+    Each download is audited when its body starts, so a ``HEAD`` (which never starts the
+    body) is not a download.
+    """
+    found = _own_request_or_404(reference)
+    access = _package_access(found)
+    if not access.available:
+        status = 410 if access.state is PackageState.EXPIRED else 409
+        return _render_package_refused(found, access, status)
+    user_id = current_user_id()
+    language = str(get_locale() or config_value("LANGUAGES")[0])
+    response = Response(
+        stream_with_context(_package_body(user_id, found.reference, language)), mimetype="application/zip"
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{package_filename(found)}"'
+    return response
+
+
+def _package_body(user_id: str, reference: str, language: str) -> Iterator[bytes]:
+    """Audit the download, commit it before the first byte, then stream the zip.
+
+    Runs after the view returned: the request is read again (and checked again) in the
+    session the body streams in.
+    """
+    state = current_state()
+    found = request_for(state.session, user_id, reference)
+    if found is None or not _package_access(found).available:
+        return
+    record_download(state, found, user_id=user_id)
+    state.session.commit()
+    yield from disclosure_package(state, found, language)
+
+
+def _render_package_refused(found: Any, access: PackageAccess, status: int) -> tuple[str, int]:
+    return (
+        render_template(
+            "ome_privacy/requests/package.html",
+            r=found,
+            kind=RequestKind(found.kind),
+            package=access,
+            PackageState=PackageState,
+            result_days=int(config_value("RESULT_DAYS")),
+            disclose_url=request_url("disclose"),
+            export_url=optional_url("ome_privacy_account.data_export"),
+        ),
+        status,
+    )
+
+
 def _render_withdraw(found: Any, form: ConfirmForm, status: int) -> tuple[str, int]:
     return (
         render_template(
@@ -241,6 +361,7 @@ def register(bp: Any) -> None:
     bp.add_url_rule("/requests", "requests", requests_list)
     bp.add_url_rule("/requests/<reference>", "request_detail", request_detail)
     bp.add_url_rule("/requests/<reference>/answer", "request_answer", request_answer, methods=["POST"])
+    bp.add_url_rule("/requests/<reference>/package", "request_package", request_package)
     bp.add_url_rule(
         "/requests/<reference>/withdraw", "request_withdraw", request_withdraw, methods=["GET", "POST"]
     )

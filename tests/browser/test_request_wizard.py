@@ -126,19 +126,24 @@ def test_bobs_representative_is_told_the_seal_certificate_is_too_old_fixes_it_an
     assert reference
 
 
-def test_a_correction_opened_from_the_data_page_arrives_with_the_source_filled_in(
+def test_a_correction_opened_from_the_data_page_arrives_with_the_source_and_field_filled_in(
     page: Any, browser_login: Any, check_a11y: Any
 ) -> None:
     browser_login(page, "alice@example.com")
     page.goto("/account/privacy/data")
-    link = page.locator("a[href*='/requests/new?kind=correct&source=profile']")
-    link.first.click()
+    check_a11y(page)
+    # The phone number's own "Ask to correct" link (its accessible name says which value).
+    phone = "/requests/new?kind=correct&source=profile&field=phone"
+    link = page.locator(f"#omep-source-profile a[href$='{phone}']")
+    expect(link).to_have_count(1)
+    link.click()
     expect(page.locator("#kind-correct")).to_be_checked()
     continue_(page)
     expect_step(page, "data", check_a11y)
     first = page.locator("fieldset.omep-fieldset--inner").first
     expect(first.locator("input[value='profile:email']")).to_have_count(1)
-    page.locator("#field-profile-phone").check()
+    expect(page.locator("#field-profile-phone")).to_be_checked()
+    expect(page.locator("#field-profile-email")).not_to_be_checked()
     page.locator("#f-value-profile-phone").fill("090-0000-1111")
     continue_(page)
     expect_step(page, "who", check_a11y)

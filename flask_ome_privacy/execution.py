@@ -38,6 +38,7 @@ from .models import ExecutionReceipt, PrivacyRequest, utcnow
 from .privacy_requests import move
 from .request_decisions import (
     DeskError,
+    check_still_current,
     check_version,
     decision_of,
     facts_of,
@@ -284,6 +285,7 @@ def complete_manual_task(
     if receipt is None:
         raise LookupError(receipt_id)
     if receipt.status != ReceiptState.MANUAL.value or Status(request.status) is not Status.EXECUTING:
+        check_still_current(state.session, request, expected_version)  # a colleague ticked it meanwhile
         raise DeskError([N_("This task is not open.")], ["task_not_open"])
     note = note.strip()
     if not note:

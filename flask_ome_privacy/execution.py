@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import audit, jobs, stops
@@ -231,6 +232,10 @@ def run(session: Session, *, request_id: int, language: str | None = None) -> No
                 savepoint.rollback()
                 error = str(exc)[:2000]
             except Exception as exc:  # a broken source: its type only, the message may quote data
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    # The database went away, not the source: the whole run is lost with its
+                    # transaction and is retried as a job; going on would only fail again.
+                    raise
                 savepoint.rollback()
                 log.error("execution: source %r failed: %s", source.key, type(exc).__name__)
                 error = type(exc).__name__

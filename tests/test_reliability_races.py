@@ -3,13 +3,14 @@
 Each client is a thread with its own signed-in test client (so its own app context,
 database session and connection). They work in rounds, 100 per client: every client reads
 the state of one of a few shared open requests — what its page would show — then all of
-them wait at a barrier and POST at once a step that is legal from what they saw (claim,
-assign, release, the identity checks and moves, the fee, the decision, the approval,
-carrying it out, the manual tasks, the release), chosen from ``lifecycle.TRANSITIONS``.
-The barrier makes every round a real race: all clients on one request acted on the same
-version, so exactly one of them may win and every other one must be told "someone else
-changed this request" (the version the form carried, or the model's version counter when
-both commits overlap). Closed requests are replaced by new ones between rounds.
+them wait at a barrier and POST a step that is legal from what they saw (claim, assign,
+release, the identity checks and moves, the fee, the decision, the approval, carrying it
+out, the manual tasks, the release), chosen from ``lifecycle.TRANSITIONS``: in even rounds
+all at once (overlapping commits: the model's version counter must stop the second), in odd
+rounds one after another (stale pages: the version the form carries must stop them). Every
+round is a real race: all clients on one request acted on the same version, so exactly one
+of them may win and every other one must be told "someone else changed this request".
+Closed requests are replaced by new ones between rounds.
 
 Afterwards the audit trail must account for every accepted step exactly once and for no
 refused one; every status move in it must be legal and follow on from the one before (the
@@ -19,6 +20,7 @@ tests fail (tried: see the report of the reliability branch).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import traceback
@@ -242,6 +244,7 @@ class Race:
     created: list[int] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    one_at_a_time: threading.Lock = field(default_factory=threading.Lock)
 
     def refill(self) -> None:
         """Between rounds (one thread): closed requests leave the pool, new ones take their place."""
@@ -297,13 +300,17 @@ def run_client(
         step = choose(rng, legal_steps(seen, me, other, four_eyes_kinds))
         attempt = Attempt(number, round_no, seen.id, seen.reference, step.name, seen.version, step.audits)
         go.wait()
-        try:
-            form = {"csrf_token": token, "version": str(seen.version), **step.form}
-            response = client.post(step.path, data=form, headers=headers)
-            attempt.outcome, attempt.detail = classify(client, response)
-        except Exception as exc:  # an unhandled exception in the app: the test fails with it
-            attempt.outcome = "error"
-            attempt.detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        # Even rounds: everyone at once (the commits overlap: the version counter decides). Odd
+        # rounds: one after another, each with the page it loaded before anyone acted (the
+        # version in the form decides).
+        with race.one_at_a_time if round_no % 2 else contextlib.nullcontext():
+            try:
+                form = {"csrf_token": token, "version": str(seen.version), **step.form}
+                response = client.post(step.path, data=form, headers=headers)
+                attempt.outcome, attempt.detail = classify(client, response)
+            except Exception as exc:  # an unhandled exception in the app: the test fails with it
+                attempt.outcome = "error"
+                attempt.detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         race.record(attempt)
 
 

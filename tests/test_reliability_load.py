@@ -350,7 +350,9 @@ def site(tmp_path: Path) -> Iterator[tuple[bench.Server, Any, list[str]]]:
         database.drop()  # WITH (FORCE): whatever is still connected
 
 
-def test_a_minute_of_mixed_traffic_under_gunicorn_gives_no_error_and_no_5xx(site, tmp_path: Path) -> None:
+def test_a_minute_of_mixed_traffic_under_gunicorn_gives_no_error_and_no_5xx(
+    site: tuple[bench.Server, Any, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from example_app.models import User
 
     server, app, emails = site
@@ -387,11 +389,13 @@ def test_a_minute_of_mixed_traffic_under_gunicorn_gives_no_error_and_no_5xx(site
     elapsed = time.monotonic() - started
     assert not any(person.is_alive() for person in people), "a client hung"
 
-    print(
-        f"\n{stats.total} requests in {elapsed:.0f} s against gunicorn ({GUNICORN_WORKERS} sync workers) on "
-        f"PostgreSQL, {len(people)} clients; {sum(filed.values())} requests filed through the wizard; "
-        f"staff steps {dict(moves)}\n{stats.table()}"
-    )
+    with capsys.disabled():  # the figures are the point: shown in every run, not only with -s
+        print(
+            f"\n{stats.total} requests in {elapsed:.0f} s against gunicorn ({GUNICORN_WORKERS} sync "
+            f"workers) on PostgreSQL, {len(people)} clients; {sum(filed.values())} requests filed "
+            "through the wizard; "
+            f"staff steps {dict(moves)}\n{stats.table()}"
+        )
     log = (tmp_path / "gunicorn.log").read_text(errors="replace")
     assert stats.errors == [], f"{len(stats.errors)} connection errors or 5xx: {stats.errors[:10]}"
     assert "Traceback" not in log, log[-4000:]

@@ -27,6 +27,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -136,7 +137,8 @@ def legal_steps(seen: Seen, me: str, other: str, four_eyes_kinds: frozenset[Requ
                 )
             )
     if seen.fee_status is FeeStatus.OUTSTANDING and status.is_open:
-        fee = {"outcome": "received", "received_on": "2026-01-05", "amount": "1000", "method": "transfer"}
+        paid_on = (date.today() - timedelta(days=2)).isoformat()  # never "in the future" in any time zone
+        fee = {"outcome": "received", "received_on": paid_on, "amount": "1000", "method": "transfer"}
         steps.append(Step("fee received", f"{base}/fee", fee, ("fee.received",)))
     if status is Status.UNDER_REVIEW and Status.APPROVED in allowed:
         steps.append(
@@ -425,15 +427,21 @@ def check_race(app: Any, race: Race) -> Counter[str]:
 @pytest.mark.postgres  # the race needs PostgreSQL's row locks (conftest skips it on SQLite)
 @pytest.mark.parametrize(("clients", "pool_size"), [(2, 1), (8, 3)], ids=["2-clients", "8-clients"])
 def test_concurrent_staff_lose_no_update_and_every_move_is_legal_and_audited_once(
-    seeded_app: Any, login: Callable[..., Any], clients: int, pool_size: int
+    seeded_app: Any,
+    login: Callable[..., Any],
+    clients: int,
+    pool_size: int,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     race = run_race(seeded_app, login, clients, pool_size)
     outcomes = check_race(seeded_app, race)
     steps = Counter(a.step for a in race.attempts if a.outcome == "accepted")
-    print(
-        f"\n{clients} clients x {ROUNDS} rounds on {len(race.created)} requests: "
-        f"{outcomes['accepted']} accepted, {outcomes['stale']} refused as stale; accepted steps {dict(steps)}"
-    )
+    with capsys.disabled():  # shown in every run, not only with -s
+        print(
+            f"\n{clients} clients x {ROUNDS} rounds on {len(race.created)} requests: "
+            f"{outcomes['accepted']} accepted, {outcomes['stale']} refused as stale; "
+            f"accepted steps {dict(steps)}"
+        )
     # Every round was a race somewhere, and the requests went the whole way more than once.
     assert outcomes["stale"] >= ROUNDS * (clients - pool_size) // 2
     assert steps["release notice"] >= 1 and steps["carry out"] >= 1

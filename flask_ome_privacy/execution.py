@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import audit, jobs, stops
@@ -38,6 +39,7 @@ from .models import ExecutionReceipt, PrivacyRequest, utcnow
 from .privacy_requests import move
 from .request_decisions import (
     DeskError,
+    check_still_current,
     check_version,
     decision_of,
     facts_of,
@@ -230,6 +232,10 @@ def run(session: Session, *, request_id: int, language: str | None = None) -> No
                 savepoint.rollback()
                 error = str(exc)[:2000]
             except Exception as exc:  # a broken source: its type only, the message may quote data
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    # The database went away, not the source: the whole run is lost with its
+                    # transaction and is retried as a job; going on would only fail again.
+                    raise
                 savepoint.rollback()
                 log.error("execution: source %r failed: %s", source.key, type(exc).__name__)
                 error = type(exc).__name__
@@ -284,6 +290,7 @@ def complete_manual_task(
     if receipt is None:
         raise LookupError(receipt_id)
     if receipt.status != ReceiptState.MANUAL.value or Status(request.status) is not Status.EXECUTING:
+        check_still_current(state.session, request, expected_version)  # a colleague ticked it meanwhile
         raise DeskError([N_("This task is not open.")], ["task_not_open"])
     note = note.strip()
     if not note:

@@ -54,6 +54,7 @@ __all__ = [
     "STALE_ERRORS",
     "find_request",
     "check_version",
+    "check_still_current",
     "scope_keys",
     "requested_changes",
     "stop_targets",
@@ -108,6 +109,20 @@ def find_request(session: Session, reference: str) -> PrivacyRequest | None:
 def check_version(request: PrivacyRequest, expected: int | None) -> None:
     """``StaleRequest`` unless the request is still the version the staff member saw."""
     if expected is not None and request.version != expected:
+        raise StaleRequest(request.reference)
+
+
+def check_still_current(session: Session, request: PrivacyRequest, expected: int | None) -> None:
+    """``StaleRequest`` if the request's committed row is no longer the version the staff member saw.
+
+    For a check on the request's other rows (its receipts) that fails although the version
+    matched: those rows were read after a colleague's commit that the loaded request predates,
+    so the honest answer is "someone else changed this request", not "this cannot be done".
+    """
+    if expected is None:
+        return
+    committed = session.scalar(sa.select(PrivacyRequest.version).where(PrivacyRequest.id == request.id))
+    if committed != expected:
         raise StaleRequest(request.reference)
 
 

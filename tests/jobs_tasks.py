@@ -10,6 +10,11 @@ own: the test process and the worker process both import this module, so both kn
   while ``<JOBS_TEST_DIR>/fail-<id>`` exists it raises with personal data in the message
   (which must never reach the database, Redis or the logs); otherwise it leaves an audit event.
 
+In the worker, every source's ``erase`` is probed (``probe_sources``): each call adds a line to
+``<JOBS_TEST_DIR>/calls-<source>``, and while ``<JOBS_TEST_DIR>/kill-<source>`` exists the call
+removes it and SIGKILLs its work horse — half-way through carrying out a request, after the
+sources before it have done their part (the reliability tests).
+
 ``create_app()`` (``flask --app jobs_tasks:create_app ome-privacy worker``) reads what the
 test decided from the environment: ``OME_TEST_DATABASE_URL``, ``OME_TEST_REDIS_URL``,
 ``OME_TEST_JOB_QUEUE``, ``OME_TEST_JOB_INTERVALS`` (JSON list), ``OME_TEST_JOB_DIR`` and
@@ -77,6 +82,27 @@ def rq_config(
     }
 
 
+def probe_sources(app: Flask, folder: Path) -> None:
+    """Count each source's ``erase`` calls in files, and kill the work horse in one when asked."""
+    from flask_ome_privacy.state import get_state
+
+    with app.app_context():
+        sources = list(get_state(app).sources)
+    for source in sources:
+        real = source.erase
+
+        def erase(user: Any, fields: Any = None, *, _real: Any = real, _key: str = source.key) -> str:
+            with open(folder / f"calls-{_key}", "a") as calls:
+                calls.write(f"{os.getpid()}\n")
+            marker = folder / f"kill-{_key}"
+            if os.environ.get("RQ_JOB_ID") and marker.exists():
+                marker.unlink()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return str(_real(user, fields))
+
+        source.erase = erase  # type: ignore[method-assign]
+
+
 def create_app() -> Flask:
     """The example site as the worker subprocess sees it."""
     env = os.environ
@@ -87,7 +113,7 @@ def create_app() -> Flask:
         json.loads(env["OME_TEST_JOB_INTERVALS"]),
         env["OME_TEST_JOB_DIR"],
     )
-    return create_site(
+    app = create_site(
         {
             "TESTING": True,
             "SECRET_KEY": "test",
@@ -95,3 +121,5 @@ def create_app() -> Flask:
             **config,
         }
     )
+    probe_sources(app, Path(env["OME_TEST_JOB_DIR"]))
+    return app

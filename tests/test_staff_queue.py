@@ -340,12 +340,17 @@ def test_a_stale_page_gets_the_someone_else_message_and_changes_nothing(
     assert request_row(seeded_app, db, "PR-NEWX-0003").assigned_to == ids["staff2@example.com"]
 
 
-def test_claiming_a_closed_or_unknown_request_is_not_found(
+def test_claiming_a_closed_request_says_it_changed_and_an_unknown_one_is_not_found(
     seeded_app: Any, db: Any, client: Any, login: Any
 ) -> None:
     mixed_queue(seeded_app, db)
     login(client, "staff@example.com")
-    assert post_action(client, "PR-DONE-0006", "claim", 1).status_code == 404
+    # It was open on the page the click came from: a colleague closed it meanwhile (found by the races).
+    closed = post_action(client, "PR-DONE-0006", "claim", 1)
+    assert closed.status_code == 303
+    html = client.get(closed.headers["Location"], headers=EN).get_data(as_text=True)
+    assert "Someone else changed request PR-DONE-0006 while you were looking at it" in html
+    assert request_row(seeded_app, db, "PR-DONE-0006").assigned_to is None
     assert post_action(client, "PR-NONE-0000", "claim", 1).status_code == 404
     assert post_action(client, "PR-NEWX-0003", "claim", "x").status_code == 400
 

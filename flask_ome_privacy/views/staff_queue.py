@@ -15,7 +15,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import to_utc
 from werkzeug.wrappers import Response
 
-from .. import documents, staff_queue
+from .. import documents, privacy_requests, staff_queue
 from ..config import config_value
 from ..documents import DocType, DocumentRole, Requester, UploadRefused
 from ..forms import ConfirmForm
@@ -107,7 +107,10 @@ def _change_assignee(reference: str, how: str) -> Response:
     session = state.session
     found = staff_queue.open_request(session, reference_or_404(reference, MAX_REFERENCE))
     if found is None:
-        abort(404)
+        if privacy_requests.id_for_reference(session, reference) is None:
+            abort(404)
+        # It was open on the page the form came from: a colleague closed it meanwhile.
+        return _changed_meanwhile(reference)
     try:
         expected = int(request.form.get("version", ""))
     except ValueError:
@@ -138,16 +141,20 @@ def _change_assignee(reference: str, how: str) -> Response:
         session.commit()
     except staff_queue.CONCURRENT_CHANGE:
         session.rollback()
-        flash(
-            _(
-                "Someone else changed request %(reference)s while you were looking at it, so nothing was "
-                "saved. The queue below shows it as it is now; try again if it still needs doing.",
-                reference=reference,
-            ),
-            "ome_privacy_error",
-        )
-        return redirect(form_page(), code=303)
+        return _changed_meanwhile(reference)
     flash(done, "ome_privacy")
+    return redirect(form_page(), code=303)
+
+
+def _changed_meanwhile(reference: str) -> Response:
+    flash(
+        _(
+            "Someone else changed request %(reference)s while you were looking at it, so nothing was "
+            "saved. The queue below shows it as it is now; try again if it still needs doing.",
+            reference=reference,
+        ),
+        "ome_privacy_error",
+    )
     return redirect(form_page(), code=303)
 
 

@@ -402,6 +402,11 @@ def encoded(mode: str, fmt: str, **params: Any) -> bytes:
         ),
         ("a CMYK JPEG from a print shop", encoded("CMYK", "JPEG"), "image/jpeg"),
         ("a progressive greyscale JPEG", encoded("L", "JPEG", progressive=True), "image/jpeg"),
+        (
+            "a phone's multi-picture JPEG (MPO)",
+            encoded("RGB", "MPO", save_all=True, append_images=[Image.new("RGB", (30, 20), "blue")]),
+            "image/jpeg",
+        ),
     ],
 )
 def test_ordinary_scans_and_photos_are_accepted(name: str, data: bytes, content_type: str) -> None:
@@ -427,6 +432,8 @@ REFUSED_UPLOADS = [
     pytest.param("an SVG named .png", b"<svg><script>x()</script></svg>", "unsupported_type"),
     pytest.param("a zero-byte file", b"", "empty"),
     pytest.param("a truncated JPEG", jpeg((400, 300))[:300], "broken_image"),
+    pytest.param("a JPEG's first three bytes and nothing else", b"\xff\xd8\xff", "broken_image"),
+    pytest.param("a JPEG signature and garbage", b"\xff\xd8\xff\xe0" + b"\x13" * 300, "broken_image"),
     pytest.param("a PNG signature and garbage", b"\x89PNG\r\n\x1a\n" + b"\x13" * 300, "broken_image"),
     pytest.param("a PDF header and garbage", b"%PDF-1.7\n" + b"\x13garbage" * 40, "broken_pdf"),
     pytest.param("a PDF cut in half", pdf(2)[:400], "broken_pdf"),

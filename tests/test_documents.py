@@ -11,7 +11,9 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import html
 import io
+import re
 import struct
 import time
 import zlib
@@ -25,7 +27,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import jsonify, request
 from flask_babel import force_locale
-from helpers import base_config
+from helpers import base_config, extract_csrf_token
 from PIL import Image
 from pypdf import PdfWriter
 from pypdf.actions import JavaScript
@@ -548,6 +550,52 @@ def test_a_real_photo_uploaded_as_octet_stream_with_no_extension_is_accepted(upl
     response = post_file(upload_app, jpeg(exif=exif_with_gps()), "IMG_0001", "application/octet-stream")
     assert response.status_code == 200
     assert response.json["content_type"] == "image/jpeg"
+
+
+def test_every_refused_upload_is_said_on_the_wizards_page_in_both_languages_and_nothing_is_kept(
+    seeded_app: Any, login: Any, db: Any
+) -> None:
+    """Each file of ``REFUSED_UPLOADS`` (and a decompression bomb), uploaded as a driver's licence
+    named .pdf or .png with the matching type: 400, the refusal's own message on the page, and no
+    document stored. (An upload over the limit is refused on the page too: test_request_wizard.)"""
+    client = seeded_app.test_client()
+    login(client, "alice@example.com")
+
+    def post(url: str, data: dict[str, Any], language: str = "en", **kwargs: Any) -> Any:
+        token = extract_csrf_token(client.get(url).get_data(as_text=True))
+        headers = {"Accept-Language": language}
+        return client.post(url, data={"csrf_token": token, **data}, headers=headers, **kwargs)
+
+    started = post("/account/privacy/requests/new", {"kinds": ["delete"]})
+    wizard = started.location.rsplit("/", 1)[0]
+    post(f"{wizard}/data", {})
+    post(f"{wizard}/who", {"requester": "self"})
+    cases = [(case.values[0], case.values[1]) for case in REFUSED_UPLOADS]
+    cases.append(("a decompression bomb", png_bomb()))
+    problems = []
+    for name, data in cases:
+        refused = refusal(data)
+        for language in ("en", "ja"):
+            filename = "licence.png" if b"PNG" in data[:8] or b"<" in data[:2] else "licence.pdf"
+            kind = "image/png" if filename.endswith(".png") else "application/pdf"
+            response = post(
+                f"{wizard}/documents",
+                {
+                    "doc_type-person_identity": "drivers_licence",
+                    "action": "upload:person_identity",
+                    "file-person_identity": (io.BytesIO(data), filename, kind),
+                },
+                language,
+                content_type="multipart/form-data",
+            )
+            with seeded_app.test_request_context(headers={"Accept-Language": language}):
+                expected = documents.message_text(refused)
+            page = html.unescape(re.sub(r"\s+", " ", response.get_data(as_text=True)))
+            if response.status_code != 400 or " ".join(expected.split()) not in page:
+                problems.append(f"{name} ({language}): {response.status_code}, not on the page: {expected!r}")
+    assert not problems, "\n".join(problems)
+    with seeded_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(RequestDocument.id))) == 0
 
 
 # --- storage: encrypted at rest, deferred, purged -------------------------------------------------

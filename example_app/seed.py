@@ -20,7 +20,7 @@ from flask_ome_privacy.state import current_state
 from .extensions import privacy
 from .models import FacebookData, FacebookLink, Profile, SurveyResponse, User, db
 
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # nosec B105  # the demo accounts' published password
 EMPLOYER = "株式会社サンプル商事"
 
 

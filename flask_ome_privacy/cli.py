@@ -233,7 +233,7 @@ def report_command(since: str, until: str | None, output: str, language: str | N
     """The same figures as /admin/privacy/report and its CSV."""
     state = get_state(current_app)
     first = _day(since, "--since")
-    assert first is not None
+    assert first is not None  # nosec B101  # typing only: --since is required
     last = _day(until, "--until") or state.today()
     if last < first:
         raise click.BadParameter("the last day is before the first", param_hint="--until")

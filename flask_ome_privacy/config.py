@@ -68,7 +68,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "MAIL_PORT": 587,
     "MAIL_SECURITY": "starttls",  # starttls | ssl | none
     "MAIL_USERNAME": None,
-    "MAIL_PASSWORD": None,
+    "MAIL_PASSWORD": None,  # nosec B105  # the key's empty default, not a password
     "MAIL_FROM": None,
     "MAIL_TIMEOUT": 10.0,
     # The host's own sender instead of SMTP: an object with send(message), a callable, or a dotted path.

@@ -11,7 +11,9 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import html
 import io
+import re
 import struct
 import time
 import zlib
@@ -25,7 +27,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import jsonify, request
 from flask_babel import force_locale
-from helpers import base_config
+from helpers import base_config, extract_csrf_token
 from PIL import Image
 from pypdf import PdfWriter
 from pypdf.actions import JavaScript
@@ -402,6 +404,11 @@ def encoded(mode: str, fmt: str, **params: Any) -> bytes:
         ),
         ("a CMYK JPEG from a print shop", encoded("CMYK", "JPEG"), "image/jpeg"),
         ("a progressive greyscale JPEG", encoded("L", "JPEG", progressive=True), "image/jpeg"),
+        (
+            "a phone's multi-picture JPEG (MPO)",
+            encoded("RGB", "MPO", save_all=True, append_images=[Image.new("RGB", (30, 20), "blue")]),
+            "image/jpeg",
+        ),
     ],
 )
 def test_ordinary_scans_and_photos_are_accepted(name: str, data: bytes, content_type: str) -> None:
@@ -427,6 +434,8 @@ REFUSED_UPLOADS = [
     pytest.param("an SVG named .png", b"<svg><script>x()</script></svg>", "unsupported_type"),
     pytest.param("a zero-byte file", b"", "empty"),
     pytest.param("a truncated JPEG", jpeg((400, 300))[:300], "broken_image"),
+    pytest.param("a JPEG's first three bytes and nothing else", b"\xff\xd8\xff", "broken_image"),
+    pytest.param("a JPEG signature and garbage", b"\xff\xd8\xff\xe0" + b"\x13" * 300, "broken_image"),
     pytest.param("a PNG signature and garbage", b"\x89PNG\r\n\x1a\n" + b"\x13" * 300, "broken_image"),
     pytest.param("a PDF header and garbage", b"%PDF-1.7\n" + b"\x13garbage" * 40, "broken_pdf"),
     pytest.param("a PDF cut in half", pdf(2)[:400], "broken_pdf"),
@@ -541,6 +550,52 @@ def test_a_real_photo_uploaded_as_octet_stream_with_no_extension_is_accepted(upl
     response = post_file(upload_app, jpeg(exif=exif_with_gps()), "IMG_0001", "application/octet-stream")
     assert response.status_code == 200
     assert response.json["content_type"] == "image/jpeg"
+
+
+def test_every_refused_upload_is_said_on_the_wizards_page_in_both_languages_and_nothing_is_kept(
+    seeded_app: Any, login: Any, db: Any
+) -> None:
+    """Each file of ``REFUSED_UPLOADS`` (and a decompression bomb), uploaded as a driver's licence
+    named .pdf or .png with the matching type: 400, the refusal's own message on the page, and no
+    document stored. (An upload over the limit is refused on the page too: test_request_wizard.)"""
+    client = seeded_app.test_client()
+    login(client, "alice@example.com")
+
+    def post(url: str, data: dict[str, Any], language: str = "en", **kwargs: Any) -> Any:
+        token = extract_csrf_token(client.get(url).get_data(as_text=True))
+        headers = {"Accept-Language": language}
+        return client.post(url, data={"csrf_token": token, **data}, headers=headers, **kwargs)
+
+    started = post("/account/privacy/requests/new", {"kinds": ["delete"]})
+    wizard = started.location.rsplit("/", 1)[0]
+    post(f"{wizard}/data", {})
+    post(f"{wizard}/who", {"requester": "self"})
+    cases = [(case.values[0], case.values[1]) for case in REFUSED_UPLOADS]
+    cases.append(("a decompression bomb", png_bomb()))
+    problems = []
+    for name, data in cases:
+        refused = refusal(data)
+        for language in ("en", "ja"):
+            filename = "licence.png" if b"PNG" in data[:8] or b"<" in data[:2] else "licence.pdf"
+            kind = "image/png" if filename.endswith(".png") else "application/pdf"
+            response = post(
+                f"{wizard}/documents",
+                {
+                    "doc_type-person_identity": "drivers_licence",
+                    "action": "upload:person_identity",
+                    "file-person_identity": (io.BytesIO(data), filename, kind),
+                },
+                language,
+                content_type="multipart/form-data",
+            )
+            with seeded_app.test_request_context(headers={"Accept-Language": language}):
+                expected = documents.message_text(refused)
+            page = html.unescape(re.sub(r"\s+", " ", response.get_data(as_text=True)))
+            if response.status_code != 400 or " ".join(expected.split()) not in page:
+                problems.append(f"{name} ({language}): {response.status_code}, not on the page: {expected!r}")
+    assert not problems, "\n".join(problems)
+    with seeded_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(RequestDocument.id))) == 0
 
 
 # --- storage: encrypted at rest, deferred, purged -------------------------------------------------

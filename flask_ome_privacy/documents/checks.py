@@ -193,7 +193,9 @@ def clean_upload(
 
 # --- images -------------------------------------------------------------------------------------
 
-_PILLOW_FORMATS = {JPEG: ("JPEG", "MPO"), PNG: ("PNG",)}
+# JPEG's opener returns a phone's multi-picture file (MPO) itself. No "MPO" here: Pillow 13 has
+# no opener of that name, and naming one turned a JPEG its opener refuses into a KeyError (a 500).
+_PILLOW_FORMATS = {JPEG: ("JPEG",), PNG: ("PNG",)}
 
 
 def _clean_image(data: bytes, mime: str, max_pixels: int) -> CleanDocument:

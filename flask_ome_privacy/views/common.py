@@ -336,7 +336,7 @@ class FragmentCache:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return found
-        fragment = Markup(render())  # outside the lock: two first visitors may both render
+        fragment = render()  # outside the lock: two first visitors may both render
         with self._lock:
             self.misses += 1
             self._items[key] = fragment
@@ -370,12 +370,15 @@ def configuration_key(app: Flask) -> str:
 
 
 @pass_context
-def cached_fragment(context: Any, name: str, caller: Callable[[], str]) -> Markup:
+def cached_fragment(context: Any, name: str, caller: Callable[[], Markup]) -> Markup:
     """``{% call ome_cached_fragment("name") %}...{% endcall %}``: render the body once per
     template, language, time zone, day (purposes come into effect on a date), URL root and
-    configuration; serve it from the app's cache after that."""
+    configuration; serve it from the app's cache after that.
+
+    ``caller()`` is the call block rendered by Jinja, which hands it back as ``Markup``
+    (already escaped) under autoescape: it is kept as it is, never wrapped again."""
     if not has_request_context():  # a mail or a job: render as is
-        return Markup(caller())
+        return caller()
     app = current_app
     key = (
         context.name,
@@ -386,4 +389,4 @@ def cached_fragment(context: Any, name: str, caller: Callable[[], str]) -> Marku
         request.script_root,
         configuration_key(app),
     )
-    return fragment_cache(app).get_or_render(key, lambda: Markup(caller()))
+    return fragment_cache(app).get_or_render(key, caller)

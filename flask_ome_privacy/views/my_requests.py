@@ -194,7 +194,7 @@ def _uploads(notice: Notice, errors: dict[str, str]) -> list[AnswerUpload]:
     state = current_state()
     uploads: list[AnswerUpload] = []
     for item in notice.document_items:
-        assert item.role is not None  # document_items only
+        assert item.role is not None  # nosec B101  # typing only: document items have a role
         file: FileStorage | None = request.files.get(f"document-{item.code}")
         if file is None or not file.filename:
             continue

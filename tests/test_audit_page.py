@@ -112,6 +112,16 @@ def test_bad_filter_values_are_explained_not_500(seeded_app: Any, staff: Any) ->
     assert "The end date is before the start date." in swapped
 
 
+def test_dates_at_the_ends_of_the_calendar_are_refused_with_the_range(seeded_app: Any, staff: Any) -> None:
+    # The fuzz found these: the day after 9999-12-31 overflowed into a 500.
+    for url in ("/admin/privacy/audit?until=9999-12-31", "/admin/privacy/audit.csv?until=9999-12-31",
+                "/admin/privacy/audit?since=0001-01-01"):
+        response = staff.get(url, headers=EN)
+        assert response.status_code < 500, url
+    text = page(staff, "?until=9999-12-31")
+    assert "between 2000-01-01 and 9998-12-31" in text
+
+
 def test_the_chain_status_says_how_far_it_is_verified(seeded_app: Any, db: Any, staff: Any) -> None:
     add_events(seeded_app, db, 5)
     last = head_id(seeded_app, db)

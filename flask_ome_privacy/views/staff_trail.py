@@ -40,6 +40,9 @@ def register_trail_routes(bp: Blueprint) -> None:
 
 # --- reading the query string ---------------------------------------------------------------------
 
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
 
 @dataclass
 class Query:
@@ -67,11 +70,21 @@ def _read_day(query: Query, name: str, label: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        query.errors[name] = gettext("%(field)s: a date such as 2026-09-15.", field=label)
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        # The bounds keep day arithmetic (the next midnight, a default period) inside what
+        # ``date`` can hold; no audit event or request lies outside them.
+        query.errors[name] = gettext(
+            "%(field)s: a date such as 2026-09-15, between %(first)s and %(last)s.",
+            field=label,
+            first=FIRST_DAY.isoformat(),
+            last=LAST_DAY.isoformat(),
+        )
         query.values[name] = ""
         return None
+    return day
 
 
 def _start_of(day: date) -> datetime:

@@ -90,7 +90,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.UNDER_REVIEW: frozenset(
         {Status.APPROVED, Status.REFUSED, Status.AWAITING_REQUESTER, Status.WITHDRAWN}
     ),
-    Status.APPROVED: frozenset({Status.EXECUTING, Status.WITHDRAWN}),
+    # Back to review ("send back"): the approver disagrees, or new facts came in before execution.
+    Status.APPROVED: frozenset({Status.EXECUTING, Status.UNDER_REVIEW, Status.WITHDRAWN}),
     Status.EXECUTING: frozenset({Status.COMPLETED}),
     Status.COMPLETED: frozenset(),
     Status.REFUSED: frozenset(),

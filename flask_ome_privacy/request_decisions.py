@@ -64,6 +64,7 @@ __all__ = [
     "facts_of",
     "save_decision",
     "approve",
+    "send_back",
     "release",
     "notice_items",
     "requester_language",
@@ -74,6 +75,9 @@ __all__ = [
 
 DECIDED_ACTION = "request.decided"
 APPROVED_ACTION = "request.approved"
+SENT_BACK_ACTION = "request.sent_back"
+#: The longest reason for a send back (it is kept as an internal note).
+MAX_REASON_LENGTH = 4000
 RELEASED_ACTION = "request.released"
 
 #: The request kinds whose result is a package of data (delivered electronically or on paper).
@@ -330,6 +334,55 @@ def approve(
         subject_user_id=request.user_id,
         data={"reference": request.reference},
     )
+
+
+def send_back(
+    state: PrivacyState,
+    request: PrivacyRequest,
+    *,
+    staff_id: str,
+    reason: str,
+    expected_version: int | None = None,
+) -> RequestMessage:
+    """Send an approved decision back to review (the approver disagrees, or new facts came in).
+
+    Only before execution starts. The reason is required and kept as an internal note (the
+    requester never sees it; the audit row holds ids only). The approval goes, and the
+    decision is open again: its items stay as entered, so staff change what needs changing
+    and record it again (which asks for a new approval).
+    """
+    check_version(request, expected_version)
+    if Status(request.status) is not Status.APPROVED:
+        raise DeskError(
+            [N_("Only an approved decision that is not being carried out yet can be sent back.")],
+            ["not_approved"],
+        )
+    text = reason.replace("\x00", "").strip()
+    if not text:
+        raise DeskError([N_("Say why the decision goes back to review.")], ["reason_required"])
+    if len(text) > MAX_REASON_LENGTH:
+        raise DeskError([N_("Keep the text under 4,000 characters.")], ["reason_too_long"])
+    session = state.session
+    now = utcnow()
+    had_approval = request.approved_by is not None
+    note = RequestMessage(author="staff", kind="note", body=text, items=[], created_at=now)
+    request.messages.append(note)
+    request.approved_by = request.approved_fingerprint = None
+    request.approved_at = None
+    request.decided_at = None
+    request.decided_by = None
+    request.decision = None
+    move(session, request, Status.UNDER_REVIEW, actor_id=str(staff_id), actor_role="staff", now=now)
+    audit.append(
+        session,
+        SENT_BACK_ACTION,
+        actor_id=str(staff_id),
+        actor_role="staff",
+        request_id=request.id,
+        subject_user_id=request.user_id,
+        data={"reference": request.reference, "had_approval": had_approval, "message_id": note.id},
+    )
+    return note
 
 
 # --- the notice and its release ---------------------------------------------------------------

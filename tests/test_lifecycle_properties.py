@@ -332,6 +332,15 @@ class Desk(RuleBasedStateMachine):
             self.move(Status.APPROVED)
 
     @rule()
+    def staff_sends_back(self) -> None:
+        """The approver disagrees, or new facts came in: approved goes back to review and the
+        approval is cleared (request_decisions.send_back); the decision stays as a draft."""
+        if self.status is Status.APPROVED:
+            assert self.move(Status.UNDER_REVIEW)
+            self.approval = None
+            event("sent back")
+
+    @rule()
     def staff_starts_execution(self) -> None:
         if self.status is not Status.APPROVED or execution_blockers(self.facts()):
             return

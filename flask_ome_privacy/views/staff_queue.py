@@ -82,6 +82,8 @@ def queue() -> str:
         "ome_privacy/staff/queue.html",
         result=result,
         rows=result.rows,
+        # One call of the host's staff_names hook for every assignee on the page.
+        staff_names=current_privacy().names_of_staff(row.request.assigned_to for row in result.rows),
         counts=staff_queue.status_counts(session),
         filters=filters,
         filter_args=_filter_args(),

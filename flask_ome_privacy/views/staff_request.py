@@ -109,6 +109,22 @@ def _load(reference: str) -> review.PrivacyRequest:
     return found
 
 
+def staff_ids_on_page(privacy_request: review.PrivacyRequest, timeline: list[Any]) -> set[str]:
+    """Every staff member the page names (summary, checks, decision, receipts, timeline): one
+    call of the host's ``staff_names`` hook serves them all."""
+    ids = {
+        privacy_request.assigned_to,
+        privacy_request.identity_verified_by,
+        privacy_request.fee_recorded_by,
+        privacy_request.decided_by,
+        privacy_request.approved_by,
+    }
+    ids.update(tick.get("by") for tick in (privacy_request.identity_checks or {}).values() if isinstance(tick, dict))
+    ids.update(receipt.executed_by for receipt in privacy_request.receipts)
+    ids.update(entry.actor_id for entry in timeline if entry.actor_role == "staff")
+    return {str(i) for i in ids if i}
+
+
 def render_page(
     privacy_request: review.PrivacyRequest,
     *,
@@ -121,6 +137,8 @@ def render_page(
     now_clock = clock_of(privacy_request)
     kind = RequestKind(privacy_request.kind)
     seal = review.seal_problem(privacy_request)
+    timeline = review.timeline(state.session, privacy_request)
+    names = state.names_of_staff(staff_ids_on_page(privacy_request, timeline))
     context = {
         "req": privacy_request,
         "kind": kind,
@@ -140,7 +158,8 @@ def render_page(
         "fee_yen": config_value("FEE_YEN"),
         "today": state.today(),
         "notes": [m for m in privacy_request.messages if m.kind == "note"],
-        "timeline": review.timeline(state.session, privacy_request),
+        "timeline": timeline,
+        "staff_name": lambda staff_id: names.get(str(staff_id), str(staff_id)),
         "may_send_notice": Status(privacy_request.status) in deficiency_notices.NOTICE_STATUSES,
         "answer_days": config_value("DEFICIENCY_ANSWER_DAYS"),
         "inline_types": INLINE_TYPES,

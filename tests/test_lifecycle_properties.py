@@ -418,6 +418,9 @@ class Desk(RuleBasedStateMachine):
                 if self.approval is not None and self.approval.fingerprint != self.decision.fingerprint():
                     self.staff_approves(data.draw(staff))
                 self.staff_concludes_review()
+                if data.draw(st.integers(min_value=0, max_value=4)) == 0:
+                    # The approver disagrees, or new facts came in: back to review.
+                    self.staff_sends_back()
                 self.staff_starts_execution()
             elif self.status is Status.EXECUTING:
                 self.run_or_retry(data.draw(st.lists(results, min_size=1, max_size=3)))

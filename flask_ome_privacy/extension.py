@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 from . import audit, consents, jobs, mail, notify, provisions, reauth, stops
 from .cli import privacy_cli
 from .config import apply_defaults, config_value
-from .i18n import gettext
-from .i18n import setup_babel
+from .i18n import gettext, setup_babel
 from .models import AuditEvent, ConsentRecord, Notification, ProvisionRecord
 from .purposes import ConsentAsk, PurposeRegister
 from .sources import DataSource, SourceRegistry

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import force_locale
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,6 +43,7 @@ from .decisions import (
     validate_decision,
 )
 from .decisions import approval_problems as rule_approval_problems
+from .i18n import gettext, translate
 from .lifecycle import KIND_ACTIONS, FeeStatus, RequestKind, Status
 from .models import DecisionItem, ExecutionReceipt, Notification, PrivacyRequest, RequestMessage, utcnow
 from .privacy_requests import move
@@ -57,6 +59,7 @@ __all__ = [
     "scope_keys",
     "requested_changes",
     "stop_targets",
+    "stop_use_purposes",
     "decision_of",
     "approval_of",
     "receipt_key",
@@ -162,12 +165,41 @@ def requested_changes(request: PrivacyRequest) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in changes.items() if isinstance(v, Mapping)}
 
 
-def stop_targets(request: PrivacyRequest) -> list[str] | None:
-    """What a stop covers: ``scope["purposes"]`` (stop using) or ``scope["recipients"]`` (stop
-    provision); None: everything."""
+def stop_use_purposes(
+    state: PrivacyState, request: PrivacyRequest, *, granted_only: bool = True
+) -> list[str]:
+    """The purpose keys a "stop using" request stops, always named one by one.
+
+    The requester chose the uses of the information in scope: every one of them
+    (``scope["purposes_all"]``, and what a request without ``purposes`` means — e.g. one that
+    came by post), or only ``scope["purposes"]``. Only uses of information whose item was
+    granted are stopped (``granted_only``; False: what was asked, for the staff page).
+    """
     scope = request.scope or {}
-    key = "recipients" if request.kind == RequestKind.STOP_THIRD_PARTY.value else "purposes"
-    targets = [str(t) for t in scope.get(key) or [] if str(t).strip()]
+    if granted_only:
+        keys = [item.key for item in decision_of(request).items if item.verdict is Verdict.GRANTED]
+    else:
+        keys = scope_keys(state, request)
+    categories = {source.category for key in keys if (source := state.sources.get(key.source)) is not None}
+    of_data = [
+        purpose.key
+        for category in state.purposes
+        if category.key in categories
+        for purpose in state.purposes.for_category(category.key)
+    ]
+    chosen = {str(p) for p in scope.get("purposes") or [] if str(p).strip()}
+    if scope.get("purposes_all") or not chosen:
+        return of_data
+    return [key for key in of_data if key in chosen]
+
+
+def stop_targets(state: PrivacyState, request: PrivacyRequest) -> list[str] | None:
+    """What a stop covers: the purposes of a "stop using" request (``stop_use_purposes``, named
+    one by one), or ``scope["recipients"]`` of a "stop providing" one (None: every recipient)."""
+    if request.kind != RequestKind.STOP_THIRD_PARTY.value:
+        return stop_use_purposes(state, request)
+    scope = request.scope or {}
+    targets = [str(t) for t in scope.get("recipients") or [] if str(t).strip()]
     return targets or None
 
 
@@ -412,6 +444,15 @@ def notice_items(request: PrivacyRequest) -> list[dict[str, Any]]:
     ]
 
 
+def stop_use_sentence(state: PrivacyState, purposes: Sequence[str], language: str) -> str:
+    """ "We stopped using your information for: …" in ``language`` (the decision notice says it)."""
+    with force_locale(language):
+        if not purposes:
+            return translate(N_("We did not stop any use of your information."))
+        names = [translate(state.purposes.get(key).text) for key in purposes]
+        return str(gettext("We stopped using your information for: %(uses)s.", uses=", ".join(names)))
+
+
 def requester_language(state: PrivacyState, request: PrivacyRequest, user: Any = None) -> str:
     """The language the requester uses: the request's, else the account's, else the site's first."""
     languages = list(state.config("LANGUAGES") or ["ja"])
@@ -448,10 +489,15 @@ def release(
     assert outcome is not None  # no blocker: every item is decided
     session = state.session
     now = utcnow()
+    items = notice_items(request)
+    if RequestKind(request.kind) is RequestKind.STOP_USE:
+        # The notice names the uses stopped, one by one, in the requester's language.
+        stopped = stop_use_purposes(state, request)
+        for entry in items:
+            entry["purposes"] = stopped if entry["verdict"] == Verdict.GRANTED.value else []
+        request.decision_reason = stop_use_sentence(state, stopped, requester_language(state, request))
     request.messages.append(
-        RequestMessage(
-            author="staff", kind="decision", body=outcome.value, items=notice_items(request), created_at=now
-        )
+        RequestMessage(author="staff", kind="decision", body=outcome.value, items=items, created_at=now)
     )
     request.released_at = now
     move(session, request, release_target(outcome), actor_id=str(staff_id), actor_role="staff", now=now)

@@ -6,9 +6,10 @@ for it — the bytes of every identity document (``documents.purge_request``: th
 file is gone from the database, not hidden), the request's free text, the requester's
 answers to deficiency notices, the name and postal address kept to reply to a mailed request
 from someone without an account, and the contact details and new values written into the
-scope (a representative's name and address, the values asked for by a correction) — and keeps the minimal record SPEC names: the reference,
-the dates, the kind, the outcome, that identity was verified and how (the document rows'
-role, type and checks, ``identity_verified_*``), and the audit trail.
+scope (a representative's name and address, the values asked for by a correction) — and
+keeps the minimal record SPEC names: the reference, the dates, the kind, the outcome, that
+identity was verified and how (the document rows' role, type and checks,
+``identity_verified_*``), and the audit trail.
 
 Drafts nobody submitted go the same way when the wizard's ``drafts`` module is installed
 (``purge_stale_drafts(session, now)``): ``STALE_DRAFTS_HOOK`` names where it is called.

@@ -257,13 +257,22 @@ def mailed_request(app: Any, db: Any, *, closed_days_ago: float) -> int:
         )
         request.scope = {
             "sources": ["profile"],
-            "representative": {"name": "佐藤 弁護士", "postal_address": "大阪市北区 1-1", "email": "rep@example.jp"},
+            "representative": {
+                "name": "佐藤 弁護士",
+                "postal_address": "大阪市北区 1-1",
+                "email": "rep@example.jp",
+            },
         }
         request.identity_method = "mailed_copies"
         request.identity_verified_at = received + timedelta(days=1)
         for status in (Status.IDENTITY_REVIEW, Status.REFUSED):
             privacy_requests.move(
-                db.session, request, status, actor_id="s", actor_role="staff", now=now - timedelta(days=closed_days_ago)
+                db.session,
+                request,
+                status,
+                actor_id="s",
+                actor_role="staff",
+                now=now - timedelta(days=closed_days_ago),
             )
         db.session.commit()
         return request.id

@@ -51,6 +51,7 @@ from ..request_decisions import (
     requester_language,
     scope_keys,
     send_back,
+    stop_use_purposes,
 )
 from ..request_decisions import save_decision as save_items
 from ..sources import N_
@@ -392,6 +393,15 @@ def decision_panel() -> dict[str, Any] | None:
         "execution_blockers": [b.label for b in execution_blockers(facts)],
         "can_execute": status is Status.APPROVED and not execution_blockers(facts),
         "can_send_back": status is Status.APPROVED,
+        # Stop using: the uses it stops, named (what was asked until it is decided).
+        "stop_uses": [
+            translate(state.purposes.get(key).text)
+            for key in stop_use_purposes(
+                state, privacy_request, granted_only=privacy_request.decided_at is not None
+            )
+        ]
+        if kind is RequestKind.STOP_USE
+        else None,
         "receipts": privacy_request.receipts,
         "can_retry": status is Status.EXECUTING
         and any(

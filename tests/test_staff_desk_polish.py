@@ -323,6 +323,12 @@ def test_stop_use_of_chosen_uses_stops_exactly_those_and_the_notice_names_them(
     assert released.status == "completed"
     notice = [m for m in released.messages if m.kind == "decision"][0]
     assert notice.items[0]["purposes"] == ["user_info.advertising"]
+    # The staff page still opens once the notice is on its timeline (the notice's items are
+    # decided items, not checklist codes).
+    after = staff.get(f"{STAFF}/requests/{reference}", headers=EN)
+    assert after.status_code == 200
+    timeline = after.get_data(as_text=True).split('id="timeline"')[1]
+    assert "Decision notice (Approved)" in re.sub(r"\s+", " ", timeline)
     # The notice names the use stopped, in the requester's language (the site's first: Japanese).
     assert released.decision_reason == "次の利用を停止しました: 広告配信。"
     mine = signed_in("alice@example.com").get(f"/account/privacy/requests/{reference}", headers=JA)

@@ -92,7 +92,7 @@ def queue() -> str:
         statuses=[s for s in Status if s.is_open],
         kinds=list(RequestKind),
         kind_labels={kind.value: translate(kind.label) for kind in RequestKind},
-        status_labels={status.value: translate(status.label) for status in Status},
+        status_labels={status.value: translate(status.staff_label) for status in Status},
         form=ConfirmForm(),
         due_soon_days=staff_queue.DUE_SOON_DAYS,
         response_days=config_value("RESPONSE_DAYS"),

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response
 from .. import deficiency_notices, documents
 from .. import identity_checks as review
 from ..config import config_value
-from ..decisions import ItemKey
+from ..decisions import ItemKey, Outcome
 from ..documents import DocumentIntegrityError, DocumentKeyError, DocumentPurged
 from ..drafts import DisclosureMethod, RequestGround
 from ..forms import ConfirmForm
@@ -291,7 +291,8 @@ def render_page(
         "fee_method_labels": FEE_METHOD_LABELS,
         "actor_labels": ACTOR_LABELS,
         "timeline_labels": TIMELINE_LABELS,
-        "status_labels": {s.value: s.label for s in Status},
+        "status_labels": {s.value: s.staff_label for s in Status},
+        "outcome_labels": {o.value: o.label for o in Outcome},
         "errors": errors or {},
         "entered": entered or {},
         "form": ConfirmForm(),

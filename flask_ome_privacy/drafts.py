@@ -44,6 +44,7 @@ from .lifecycle import FeeMethod, RequestKind
 from .models import PrivacyRequest, RequestDocument, RequestDraft, utcnow
 from .privacy_requests import new_reference, submit
 from .provisions import provisions_for
+from .purposes import Purpose, PurposeRegister
 from .sources import N_, DataSource, SourceRegistry
 from .state import PrivacyState
 
@@ -65,6 +66,8 @@ __all__ = [
     "kinds_of",
     "grounds_for_kinds",
     "recipients_for",
+    "PurposeScope",
+    "stop_purposes_for",
     "check_what",
     "check_data",
     "check_who",
@@ -293,6 +296,60 @@ def recipients_for(session: Session, user_id: str) -> list[str]:
     return seen
 
 
+class PurposeScope(LabelledEnum):
+    """Which uses a "stop using" request stops (APPI Art. 35(1)): all of the data's, or some."""
+
+    ALL = "all", N_("Every use of this information")
+    CHOSEN = "chosen", N_("Only the uses I tick")
+
+
+def _chosen_source_keys(answers: Mapping[str, Any]) -> set[str]:
+    keys = {str(key) for key in answers.get("sources") or ()}
+    keys.update(str(item).partition(":")[0] for item in answers.get("fields") or ())
+    return keys
+
+
+def stop_purposes_for(
+    sources: SourceRegistry, register: PurposeRegister, answers: Mapping[str, Any] | None = None
+) -> list[Purpose]:
+    """The uses a "stop using" request may name: those of the categories of the information
+    chosen (every category when nothing is chosen, which means all the information)."""
+    chosen = _chosen_source_keys(answers or {})
+    categories = {source.category for source in sources if not chosen or source.key in chosen}
+    return [
+        purpose
+        for category in register
+        if category.key in categories
+        for purpose in register.for_category(category.key)
+    ]
+
+
+def _check_stop_purposes(
+    sources: SourceRegistry, register: PurposeRegister, answers: Mapping[str, Any]
+) -> StepErrors:
+    how = answers.get("purpose_scope")
+    if how not in {p.value for p in PurposeScope}:
+        return {"purpose_scope": (N_("Please say which uses we should stop."), {})}
+    if how == PurposeScope.ALL.value:
+        return {}
+    chosen = [str(key) for key in answers.get("purposes") or ()]
+    if not chosen:
+        return {
+            "purposes": (N_("Please tick the uses to stop, or choose every use of this information."), {})
+        }
+    every = {purpose.key for category in register for purpose in register.for_category(category.key)}
+    if any(key not in every for key in chosen):
+        return {"purposes": (N_("Please choose from the list."), {})}
+    of_data = {purpose.key for purpose in stop_purposes_for(sources, register, answers)}
+    if any(key not in of_data for key in chosen):
+        message = N_(
+            "A use you ticked is not a use of the information you chose: tick that information "
+            "too, or untick the use."
+        )
+        return {"purposes": (message, {})}
+    return {}
+
+
 def check_value(source: DataSource, field_name: str, value: str) -> tuple[str, dict[str, Any]] | None:
     """Is ``value`` acceptable for ``source``'s ``field_name``? Email-like fields must be addresses;
     then the source's own ``validate`` hook decides."""
@@ -309,8 +366,10 @@ def check_data(
     sources: SourceRegistry,
     answers: Mapping[str, Any],
     recipients: Sequence[str] = (),
+    purposes: PurposeRegister | None = None,
 ) -> StepErrors:
-    """Which data: fields and new values for correct/add, the ground, recipients, the method."""
+    """Which data: fields and new values for correct/add, the ground, recipients, the uses to
+    stop (with ``purposes``, the register), the method."""
     errors: StepErrors = {}
     kinds = set(kinds_of(answers))
     chosen_sources = list(answers.get("sources") or ())
@@ -343,6 +402,8 @@ def check_data(
             errors["ground"] = (N_("Please choose why you ask for this."), {})
         elif ground not in {g.value for g in grounds_for_kinds(kinds)}:
             errors["ground"] = (N_("Please choose from the list."), {})
+    if RequestKind.STOP_USE in kinds and purposes is not None:
+        errors.update(_check_stop_purposes(sources, purposes, answers))
     if RequestKind.STOP_THIRD_PARTY in kinds:
         unknown = [r for r in answers.get("recipients") or () if r not in recipients]
         if unknown:
@@ -498,6 +559,11 @@ def _scope_for(kind: RequestKind, answers: Mapping[str, Any], references: Sequen
         scope["changes"] = changes
     if kind is RequestKind.STOP_THIRD_PARTY:
         scope["recipients"] = list(answers.get("recipients") or ())
+    if kind is RequestKind.STOP_USE:
+        # What the requester meant, explicitly: every use of the chosen information, or these.
+        every = answers.get("purpose_scope") != PurposeScope.CHOSEN.value
+        scope["purposes_all"] = every
+        scope["purposes"] = [] if every else [str(key) for key in answers.get("purposes") or ()]
     requester = requester_of(answers)
     scope["requester"] = requester.value
     if requester.is_representative:

@@ -170,9 +170,15 @@ def retry(
 
 
 def _perform(
-    source: DataSource, action: Action, user: Any, fields: tuple[str, ...] | None, request: PrivacyRequest
+    source: DataSource,
+    action: Action,
+    user: Any,
+    fields: tuple[str, ...] | None,
+    request: PrivacyRequest,
+    stopped: tuple[str, ...] | None = None,
 ) -> tuple[ReceiptState, str]:
-    """Ask ``source`` to do ``action``; (state, summary)."""
+    """Ask ``source`` to do ``action``; (state, summary). ``stopped``: for stop using, the uses of
+    this source's information being stopped, when they are not all of them (None: all)."""
     if action is Action.COLLECT:
         count = sum(1 for _ in source.collect(user))
         return ReceiptState.DONE, f"read {count} value(s)"
@@ -189,6 +195,12 @@ def _perform(
     if action is Action.UNLINK:
         return ReceiptState.DONE, source.unlink(user)
     if action is Action.STOP_USE:
+        if stopped == ():
+            return ReceiptState.NOT_APPLICABLE, "none of the uses to stop concerns this information"
+        if stopped is not None:
+            # Only some uses: the source's own stop (all use of its data) would stop too much;
+            # the stops recorded below make privacy.may_use answer no for exactly these.
+            return ReceiptState.DONE, "use stopped for " + ", ".join(stopped) + " only (privacy.may_use)"
         return ReceiptState.DONE, source.stop_use(user)
     return ReceiptState.DONE, source.stop_third_party(user)
 
@@ -208,6 +220,7 @@ def run(session: Session, *, request_id: int, language: str | None = None) -> No
     receipts = {receipt_key(r): r for r in request.receipts}
     user = state.extension.load_user(request.user_id) if request.user_id else None
     counts: dict[str, int] = {}
+    partial = _partial_stops(state, request)
     for planned in receipts_to_run(plan, receipts_of(request)):
         receipt = receipts[planned.key]
         receipt.attempts += 1
@@ -218,7 +231,9 @@ def run(session: Session, *, request_id: int, language: str | None = None) -> No
         else:
             savepoint = session.begin_nested()
             try:
-                outcome, summary = _perform(source, planned.key.action, user, planned.fields, request)
+                outcome, summary = _perform(
+                    source, planned.key.action, user, planned.fields, request, partial.get(source.key)
+                )
                 savepoint.commit()
             except ActionNotSupported:
                 savepoint.rollback()
@@ -260,6 +275,21 @@ def run(session: Session, *, request_id: int, language: str | None = None) -> No
     )
 
 
+def _partial_stops(state: PrivacyState, request: PrivacyRequest) -> dict[str, tuple[str, ...]]:
+    """For a stop using that names only some uses: source key -> the uses of its information
+    being stopped, for each source where that is not every use (there the source's own
+    ``stop_use`` is not called; an empty tuple: none of its uses)."""
+    if RequestKind(request.kind) is not RequestKind.STOP_USE:
+        return {}
+    stopped = set(stop_targets(state, request) or ())
+    partial: dict[str, tuple[str, ...]] = {}
+    for source in state.sources:
+        every = {purpose.key for purpose in state.purposes.for_category(source.category)}
+        if not every <= stopped:
+            partial[source.key] = tuple(sorted(every & stopped))
+    return partial
+
+
 def _record_stops(state: PrivacyState, request: PrivacyRequest) -> None:
     kind = RequestKind(request.kind)
     if request.user_id is None or kind not in (RequestKind.STOP_USE, RequestKind.STOP_THIRD_PARTY):
@@ -271,7 +301,7 @@ def _record_stops(state: PrivacyState, request: PrivacyRequest) -> None:
         user_id=request.user_id,
         request_id=request.id,
         kind=stops.USE if kind is RequestKind.STOP_USE else stops.PROVISION,
-        targets=stop_targets(request),
+        targets=stop_targets(state, request),
     )
 
 

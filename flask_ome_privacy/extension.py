@@ -9,7 +9,7 @@ them once, at import time, next to ``privacy = OmePrivacy()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from . import audit, consents, jobs, mail, notify, provisions, reauth, stops
 from .cli import privacy_cli
 from .config import apply_defaults, config_value
-from .i18n import setup_babel
+from .i18n import gettext, setup_babel
 from .models import AuditEvent, ConsentRecord, Notification, ProvisionRecord
 from .purposes import ConsentAsk, PurposeRegister
 from .sources import DataSource, SourceRegistry
@@ -53,6 +53,7 @@ class OmePrivacy:
         self._user_loader: Callable[[str], Any] | None = None
         self._user_lookup: Callable[[str], Iterable[tuple[Any, str]]] | None = None
         self._account_deleted: Callable[[Any], Any] | None = None
+        self._staff_names: Callable[[list[str]], Mapping[Any, Any]] | None = None
         if app is not None:
             self.init_app(app, db=db)
 
@@ -157,6 +158,28 @@ class OmePrivacy:
         if self._user_lookup is None or not query:
             return []
         return [(str(user_id), str(label)) for user_id, label in self._user_lookup(query)]
+
+    def staff_names(self, func: Loader) -> Loader:
+        """``@privacy.staff_names``: ``func(ids: list[str]) -> {id: display name}`` names staff
+        members on the desk's pages (assignee, who verified, decided, approved, the timeline
+        and the audit trail). Called once per page with every staff id on it, so one query
+        serves the page. Ids it leaves out are shown as "Staff #<id>". Requesters never see
+        these names: their pages say "our staff"."""
+        self._staff_names = func
+        return func
+
+    def names_of_staff(self, ids: Iterable[Any]) -> dict[str, str]:
+        """``{id: name}`` for every non-empty id given, from one call of the host's
+        ``staff_names`` hook; "Staff #<id>" (translated) where the host names nobody."""
+        wanted = sorted({str(i) for i in ids if i is not None and str(i)})
+        found: Mapping[Any, Any] = {}
+        if wanted and self._staff_names is not None:
+            found = {str(k): v for k, v in (self._staff_names(wanted) or {}).items()}
+        names = {}
+        for staff_id in wanted:
+            name = str(found.get(staff_id) or "").strip()
+            names[staff_id] = name or gettext("Staff #%(id)s", id=staff_id)
+        return names
 
     # --- asking the host ---------------------------------------------------------------
     def is_staff(self, user: Any) -> bool:

@@ -75,6 +75,14 @@ class Status(LabelledEnum):
     def is_open(self) -> bool:
         return self not in CLOSED_STATUSES
 
+    @property
+    def staff_label(self) -> str:
+        """The name staff read: the labels above speak to the requester ("Waiting for you")."""
+        return STAFF_STATUS_LABELS.get(self, self.label)
+
+
+#: Where staff read a status differently from the requester.
+STAFF_STATUS_LABELS: dict[Status, str] = {Status.AWAITING_REQUESTER: N_("Waiting for the requester")}
 
 CLOSED_STATUSES = frozenset({Status.COMPLETED, Status.REFUSED, Status.CLOSED_INCOMPLETE, Status.WITHDRAWN})
 
@@ -90,7 +98,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.UNDER_REVIEW: frozenset(
         {Status.APPROVED, Status.REFUSED, Status.AWAITING_REQUESTER, Status.WITHDRAWN}
     ),
-    Status.APPROVED: frozenset({Status.EXECUTING, Status.WITHDRAWN}),
+    # Back to review ("send back"): the approver disagrees, or new facts came in before execution.
+    Status.APPROVED: frozenset({Status.EXECUTING, Status.UNDER_REVIEW, Status.WITHDRAWN}),
     Status.EXECUTING: frozenset({Status.COMPLETED}),
     Status.COMPLETED: frozenset(),
     Status.REFUSED: frozenset(),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import force_locale
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,6 +43,7 @@ from .decisions import (
     validate_decision,
 )
 from .decisions import approval_problems as rule_approval_problems
+from .i18n import gettext, translate
 from .lifecycle import KIND_ACTIONS, FeeStatus, RequestKind, Status
 from .models import DecisionItem, ExecutionReceipt, Notification, PrivacyRequest, RequestMessage, utcnow
 from .privacy_requests import move
@@ -58,6 +60,7 @@ __all__ = [
     "scope_keys",
     "requested_changes",
     "stop_targets",
+    "stop_use_purposes",
     "decision_of",
     "approval_of",
     "receipt_key",
@@ -65,6 +68,7 @@ __all__ = [
     "facts_of",
     "save_decision",
     "approve",
+    "send_back",
     "release",
     "notice_items",
     "requester_language",
@@ -75,6 +79,9 @@ __all__ = [
 
 DECIDED_ACTION = "request.decided"
 APPROVED_ACTION = "request.approved"
+SENT_BACK_ACTION = "request.sent_back"
+#: The longest reason for a send back (it is kept as an internal note).
+MAX_REASON_LENGTH = 4000
 RELEASED_ACTION = "request.released"
 
 #: The request kinds whose result is a package of data (delivered electronically or on paper).
@@ -173,12 +180,41 @@ def requested_changes(request: PrivacyRequest) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in changes.items() if isinstance(v, Mapping)}
 
 
-def stop_targets(request: PrivacyRequest) -> list[str] | None:
-    """What a stop covers: ``scope["purposes"]`` (stop using) or ``scope["recipients"]`` (stop
-    provision); None: everything."""
+def stop_use_purposes(
+    state: PrivacyState, request: PrivacyRequest, *, granted_only: bool = True
+) -> list[str]:
+    """The purpose keys a "stop using" request stops, always named one by one.
+
+    The requester chose the uses of the information in scope: every one of them
+    (``scope["purposes_all"]``, and what a request without ``purposes`` means — e.g. one that
+    came by post), or only ``scope["purposes"]``. Only uses of information whose item was
+    granted are stopped (``granted_only``; False: what was asked, for the staff page).
+    """
     scope = request.scope or {}
-    key = "recipients" if request.kind == RequestKind.STOP_THIRD_PARTY.value else "purposes"
-    targets = [str(t) for t in scope.get(key) or [] if str(t).strip()]
+    if granted_only:
+        keys = [item.key for item in decision_of(request).items if item.verdict is Verdict.GRANTED]
+    else:
+        keys = scope_keys(state, request)
+    categories = {source.category for key in keys if (source := state.sources.get(key.source)) is not None}
+    of_data = [
+        purpose.key
+        for category in state.purposes
+        if category.key in categories
+        for purpose in state.purposes.for_category(category.key)
+    ]
+    chosen = {str(p) for p in scope.get("purposes") or [] if str(p).strip()}
+    if scope.get("purposes_all") or not chosen:
+        return of_data
+    return [key for key in of_data if key in chosen]
+
+
+def stop_targets(state: PrivacyState, request: PrivacyRequest) -> list[str] | None:
+    """What a stop covers: the purposes of a "stop using" request (``stop_use_purposes``, named
+    one by one), or ``scope["recipients"]`` of a "stop providing" one (None: every recipient)."""
+    if request.kind != RequestKind.STOP_THIRD_PARTY.value:
+        return stop_use_purposes(state, request)
+    scope = request.scope or {}
+    targets = [str(t) for t in scope.get("recipients") or [] if str(t).strip()]
     return targets or None
 
 
@@ -347,6 +383,55 @@ def approve(
     )
 
 
+def send_back(
+    state: PrivacyState,
+    request: PrivacyRequest,
+    *,
+    staff_id: str,
+    reason: str,
+    expected_version: int | None = None,
+) -> RequestMessage:
+    """Send an approved decision back to review (the approver disagrees, or new facts came in).
+
+    Only before execution starts. The reason is required and kept as an internal note (the
+    requester never sees it; the audit row holds ids only). The approval goes, and the
+    decision is open again: its items stay as entered, so staff change what needs changing
+    and record it again (which asks for a new approval).
+    """
+    check_version(request, expected_version)
+    if Status(request.status) is not Status.APPROVED:
+        raise DeskError(
+            [N_("Only an approved decision that is not being carried out yet can be sent back.")],
+            ["not_approved"],
+        )
+    text = reason.replace("\x00", "").strip()
+    if not text:
+        raise DeskError([N_("Say why the decision goes back to review.")], ["reason_required"])
+    if len(text) > MAX_REASON_LENGTH:
+        raise DeskError([N_("Keep the text under 4,000 characters.")], ["reason_too_long"])
+    session = state.session
+    now = utcnow()
+    had_approval = request.approved_by is not None
+    note = RequestMessage(author="staff", kind="note", body=text, items=[], created_at=now)
+    request.messages.append(note)
+    request.approved_by = request.approved_fingerprint = None
+    request.approved_at = None
+    request.decided_at = None
+    request.decided_by = None
+    request.decision = None
+    move(session, request, Status.UNDER_REVIEW, actor_id=str(staff_id), actor_role="staff", now=now)
+    audit.append(
+        session,
+        SENT_BACK_ACTION,
+        actor_id=str(staff_id),
+        actor_role="staff",
+        request_id=request.id,
+        subject_user_id=request.user_id,
+        data={"reference": request.reference, "had_approval": had_approval, "message_id": note.id},
+    )
+    return note
+
+
 # --- the notice and its release ---------------------------------------------------------------
 
 
@@ -372,6 +457,15 @@ def notice_items(request: PrivacyRequest) -> list[dict[str, Any]]:
         }
         for item in (i.cleaned() for i in decision_of(request).items)
     ]
+
+
+def stop_use_sentence(state: PrivacyState, purposes: Sequence[str], language: str) -> str:
+    """ "We stopped using your information for: …" in ``language`` (the decision notice says it)."""
+    with force_locale(language):
+        if not purposes:
+            return translate(N_("We did not stop any use of your information."))
+        names = [translate(state.purposes.get(key).text) for key in purposes]
+        return str(gettext("We stopped using your information for: %(uses)s.", uses=", ".join(names)))
 
 
 def requester_language(state: PrivacyState, request: PrivacyRequest, user: Any = None) -> str:
@@ -410,10 +504,15 @@ def release(
     assert outcome is not None  # nosec B101  # typing only: no blocker, all decided
     session = state.session
     now = utcnow()
+    items = notice_items(request)
+    if RequestKind(request.kind) is RequestKind.STOP_USE:
+        # The notice names the uses stopped, one by one, in the requester's language.
+        stopped = stop_use_purposes(state, request)
+        for entry in items:
+            entry["purposes"] = stopped if entry["verdict"] == Verdict.GRANTED.value else []
+        request.decision_reason = stop_use_sentence(state, stopped, requester_language(state, request))
     request.messages.append(
-        RequestMessage(
-            author="staff", kind="decision", body=outcome.value, items=notice_items(request), created_at=now
-        )
+        RequestMessage(author="staff", kind="decision", body=outcome.value, items=items, created_at=now)
     )
     request.released_at = now
     move(session, request, release_target(outcome), actor_id=str(staff_id), actor_role="staff", now=now)

@@ -3,10 +3,13 @@
 Data given through a request is used only to answer it. ``OME_PRIVACY_DOCUMENT_RETENTION_DAYS``
 after a request closes (``closed_at``), ``purge_due`` deletes what the requester handed in
 for it — the bytes of every identity document (``documents.purge_request``: the encrypted
-file is gone from the database, not hidden), the request's free text and the requester's
-answers to deficiency notices — and keeps the minimal record SPEC names: the reference,
-the dates, the kind, the outcome, that identity was verified and how (the document rows'
-role, type and checks, ``identity_verified_*``), and the audit trail.
+file is gone from the database, not hidden), the request's free text, the requester's
+answers to deficiency notices, the name and postal address kept to reply to a mailed request
+from someone without an account, and the contact details and new values written into the
+scope (a representative's name and address, the values asked for by a correction) — and
+keeps the minimal record SPEC names: the reference, the dates, the kind, the outcome, that
+identity was verified and how (the document rows' role, type and checks,
+``identity_verified_*``), and the audit trail.
 
 Drafts nobody submitted go the same way when the wizard's ``drafts`` module is installed
 (``purge_stale_drafts(session, now)``): ``STALE_DRAFTS_HOOK`` names where it is called.
@@ -21,6 +24,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -146,6 +150,16 @@ def purge_due(state: PrivacyState, *, now: datetime | None = None, batch: int = 
     return report
 
 
+#: Scope entries that hold what a person wrote (contact details, requested values): purged.
+PERSONAL_SCOPE_KEYS = ("representative", "changes")
+
+
+def _minimal_scope(scope: dict[str, Any] | None) -> dict[str, Any]:
+    """The scope without what a person wrote; what was asked about (sources, fields, purposes,
+    recipients, who filed) stays, as the record of what the request was."""
+    return {key: value for key, value in (scope or {}).items() if key not in PERSONAL_SCOPE_KEYS}
+
+
 def _purge_one(session: Session, request_id: int, now: datetime) -> tuple[int, int]:
     """Delete one request's documents and requester texts; keep its minimal record."""
     request = session.get(PrivacyRequest, request_id)
@@ -163,6 +177,9 @@ def _purge_one(session: Session, request_id: int, now: datetime) -> tuple[int, i
     )
     cleared = int(getattr(result, "rowcount", 0) or 0)
     request.details = ""
+    # The reply went out long ago: the postal requester's name and address are not kept.
+    request.postal_name = request.postal_address = None
+    request.scope = _minimal_scope(request.scope)
     request.documents_purged_at = now
     session.flush()
     audit.append(

@@ -46,6 +46,7 @@ def test_result_waits_for_the_fee_but_not_for_waiver() -> None:
         (Status.APPROVED, Status.EXECUTING),
         (Status.EXECUTING, Status.COMPLETED),
         (Status.APPROVED, Status.WITHDRAWN),
+        (Status.APPROVED, Status.UNDER_REVIEW),  # sent back: the approver disagrees, or new facts
     ],
 )
 def test_allowed_moves(current: Status, target: Status) -> None:
@@ -57,6 +58,7 @@ def test_allowed_moves(current: Status, target: Status) -> None:
     [
         (Status.SUBMITTED, Status.APPROVED, "allowed"),
         (Status.EXECUTING, Status.WITHDRAWN, "allowed"),  # too late to withdraw once execution began
+        (Status.EXECUTING, Status.UNDER_REVIEW, "allowed"),  # nor to send back what is being carried out
         (Status.COMPLETED, Status.EXECUTING, "closed"),
         (Status.REFUSED, Status.UNDER_REVIEW, "closed"),
     ],

@@ -332,6 +332,15 @@ class Desk(RuleBasedStateMachine):
             self.move(Status.APPROVED)
 
     @rule()
+    def staff_sends_back(self) -> None:
+        """The approver disagrees, or new facts came in: approved goes back to review and the
+        approval is cleared (request_decisions.send_back); the decision stays as a draft."""
+        if self.status is Status.APPROVED:
+            assert self.move(Status.UNDER_REVIEW)
+            self.approval = None
+            event("sent back")
+
+    @rule()
     def staff_starts_execution(self) -> None:
         if self.status is not Status.APPROVED or execution_blockers(self.facts()):
             return
@@ -409,6 +418,9 @@ class Desk(RuleBasedStateMachine):
                 if self.approval is not None and self.approval.fingerprint != self.decision.fingerprint():
                     self.staff_approves(data.draw(staff))
                 self.staff_concludes_review()
+                if data.draw(st.integers(min_value=0, max_value=4)) == 0:
+                    # The approver disagrees, or new facts came in: back to review.
+                    self.staff_sends_back()
                 self.staff_starts_execution()
             elif self.status is Status.EXECUTING:
                 self.run_or_retry(data.draw(st.lists(results, min_size=1, max_size=3)))

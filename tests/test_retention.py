@@ -233,3 +233,78 @@ def test_the_run_deletes_drafts_nobody_finished(app: Any, db: Any) -> None:
     with app.app_context():
         assert db.session.get(RequestDraft, stale_id) is None
         assert db.session.get(RequestDraft, fresh_id) is not None
+
+
+def mailed_request(app: Any, db: Any, *, closed_days_ago: float) -> int:
+    """A request that came by post from someone without an account (name and address kept for
+    the reply), filed by an appointed representative, closed ``closed_days_ago`` days ago."""
+    from flask_ome_privacy import staff_queue
+
+    now = utcnow()
+    with app.app_context():
+        state = get_state(app)
+        received = now - timedelta(days=closed_days_ago + 10)
+        request = staff_queue.register_postal(
+            state,
+            staff_id="s",
+            kind="erase",
+            requester_type="appointed_representative",
+            received_at=received,
+            user_id=None,
+            postal_name="山田 花子",
+            postal_address="東京都千代田区丸の内 9-9-9",
+            originals="returned",
+        )
+        request.scope = {
+            "sources": ["profile"],
+            "representative": {
+                "name": "佐藤 弁護士",
+                "postal_address": "大阪市北区 1-1",
+                "email": "rep@example.jp",
+            },
+        }
+        request.identity_method = "mailed_copies"
+        request.identity_verified_at = received + timedelta(days=1)
+        for status in (Status.IDENTITY_REVIEW, Status.REFUSED):
+            privacy_requests.move(
+                db.session,
+                request,
+                status,
+                actor_id="s",
+                actor_role="staff",
+                now=now - timedelta(days=closed_days_ago),
+            )
+        db.session.commit()
+        return request.id
+
+
+def test_the_purge_clears_a_mailed_requests_name_and_address_and_keeps_the_minimal_record(
+    app: Any, db: Any
+) -> None:
+    old = mailed_request(app, db, closed_days_ago=RETENTION_DAYS + 1)
+    recent = mailed_request(app, db, closed_days_ago=RETENTION_DAYS - 1)
+    run_purge(app)
+    with app.app_context():
+        request = db.session.get(PrivacyRequest, old)
+        assert request is not None
+        assert request.postal_name is None and request.postal_address is None
+        # The representative's contact details written into the scope go too; what was asked stays.
+        assert request.scope == {"sources": ["profile"]}
+        assert (request.kind, request.status, request.channel, request.originals) == (
+            "erase",
+            "refused",
+            "postal",
+            "returned",
+        )
+        assert request.identity_verified_at is not None and request.identity_method == "mailed_copies"
+        assert request.received_at and request.closed_at and request.documents_purged_at
+        # Not in any column of the row any more (read straight from the table).
+        row = db.session.execute(
+            sa.select(PrivacyRequest.__table__).where(PrivacyRequest.__table__.c.id == old)
+        ).one()
+        assert not any("山田" in str(value) or "佐藤" in str(value) for value in row)
+        # The one still within retention keeps the address staff reply to.
+        kept = db.session.get(PrivacyRequest, recent)
+        assert kept is not None and kept.postal_name == "山田 花子" and "representative" in kept.scope
+    # A second run changes nothing.
+    assert "Purged 0 closed request(s)" in run_purge(app)

@@ -210,6 +210,7 @@ def _released_disclosure_for(site: Site, user_id: str) -> dict[str, Any]:
 DECISION_ENDPOINTS = (
     "decide",
     "approve_decision",
+    "send_back",
     "execute",
     "retry_execution",
     "manual_task_done",
@@ -312,6 +313,7 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
         for name in ("approve_decision", "execute", "retry_execution", "release_notice")
     },
     "ome_privacy_staff.manual_task_done": ("version", "note"),
+    "ome_privacy_staff.send_back": ("version", "reason"),
     "ome_privacy_staff.disclosure_mailed": ("version", "mailed_on"),
 }
 
@@ -336,6 +338,7 @@ FORM_DATA: dict[str, dict[str, str]] = {
     **{f"ome_privacy_staff.{name}": {"version": "4"} for name in DECISION_ENDPOINTS},
     "ome_privacy_staff.decide": {"version": "4", "item-0-verdict": "granted"},
     "ome_privacy_staff.manual_task_done": {"version": "4", "note": "Done."},
+    "ome_privacy_staff.send_back": {"version": "4", "reason": "The approver disagrees."},
     "ome_privacy_staff.disclosure_mailed": {"version": "4", "mailed_on": "2026-11-20"},
 }
 

@@ -192,6 +192,62 @@ def test_the_decider_cannot_approve_their_own_deletion_and_nothing_runs_without_
     assert load(seeded_app, reference).approved_by == staff2_id
 
 
+def test_an_approved_decision_is_sent_back_to_review_with_a_reason_and_its_approval_cleared(
+    seeded_app, db, staff_client, login
+):
+    reference = open_request(seeded_app, db, "bob@example.com", "delete")
+    staff, staff2 = staff_client("staff@example.com"), staff_client("staff2@example.com")
+    post(staff, seeded_app, reference, "decision", grant_all(len(sources(seeded_app))))
+    post(staff2, seeded_app, reference, "approval")
+    assert load(seeded_app, reference).approved_by is not None
+
+    # Without a reason: refused with the reason on the page, nothing changes.
+    post(staff2, seeded_app, reference, "send-back", {"reason": "   "})
+    assert load(seeded_app, reference).status == "approved"
+    assert any("Say why the decision goes back to review" in m for m in flashes(staff2))
+
+    post(staff2, seeded_app, reference, "send-back", {"reason": "Bob wrote again: keep the survey answers."})
+    request = load(seeded_app, reference)
+    assert request.status == "under_review"
+    assert request.approved_by is None and request.approved_fingerprint is None
+    assert request.decided_at is None and request.decision is None
+    # The items stay as entered (nothing lost); the reason is an internal note.
+    assert [item.verdict for item in request.decision_items] == ["granted"] * len(sources(seeded_app))
+    notes = [m.body for m in request.messages if m.kind == "note"]
+    assert notes == ["Bob wrote again: keep the survey answers."]
+    with seeded_app.app_context():
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(
+                AuditEvent.request_id == request.id, AuditEvent.action == "request.sent_back"
+            )
+        )
+        assert event is not None and event.data["had_approval"] is True
+        assert "survey" not in json.dumps(event.data)  # ids and codes only, never the reason
+    # Nothing can be carried out until it is decided and approved again.
+    post(staff, seeded_app, reference, "execution")
+    assert load(seeded_app, reference).status == "under_review"
+    page = staff.get(f"{STAFF}/requests/{reference}").get_data(as_text=True)
+    assert 'name="item-0-verdict"' in page and "Bob wrote again" in page
+    # The requester never sees the reason.
+    bob = seeded_app.test_client()
+    login(bob, "bob@example.com")
+    mine = bob.get(f"/account/privacy/requests/{reference}")
+    assert mine.status_code == 200 and "Bob wrote again" not in mine.get_data(as_text=True)
+    # Decided again (the survey kept) and approved again by the second staff member.
+    post(staff, seeded_app, reference, "decision", grant_all(len(sources(seeded_app))))
+    assert load(seeded_app, reference).status == "approved"
+    post(staff2, seeded_app, reference, "approval")
+    assert load(seeded_app, reference).approved_by is not None
+
+
+def test_only_an_approved_decision_can_be_sent_back(seeded_app, db, staff_client):
+    reference = open_request(seeded_app, db, "bob@example.com", "delete")
+    staff = staff_client("staff@example.com")
+    post(staff, seeded_app, reference, "send-back", {"reason": "Too early."})
+    assert load(seeded_app, reference).status == "under_review"
+    assert any("Only an approved decision" in m for m in flashes(staff))
+
+
 def test_four_eyes_off_lets_the_decider_carry_out_alone(seeded_app, db, staff_client):
     seeded_app.config["OME_PRIVACY_FOUR_EYES"] = False
     reference = open_request(seeded_app, db, "bob@example.com", "delete")

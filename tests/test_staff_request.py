@@ -138,7 +138,7 @@ def staff(seeded_app: Any, client: Any, login: Any) -> Any:
 def test_the_page_shows_the_summary_answers_and_checklist_to_staff_only(
     seeded_app: Any, client: Any, login: Any
 ) -> None:
-    reference = make_request(seeded_app, scope={"sources": ["profile", "surveys"]}, received_days_ago=3)
+    reference = make_request(seeded_app, scope={"sources": ["profile", "org_survey"]}, received_days_ago=3)
     login(client, "alice@example.com")
     assert client.get(f"/admin/privacy/requests/{reference}").status_code == 403
     client.get("/logout")
@@ -149,7 +149,10 @@ def test_the_page_shows_the_summary_answers_and_checklist_to_staff_only(
     text = response.get_data(as_text=True)
     assert "Disclose" in text and "The person themselves" in text and "Online" in text
     assert "3 days ago" in text and "Outstanding" in text and "Nobody" in text
-    assert "profile, surveys" in text
+    answers = text[text.index('id="answers"') : text.index('id="identity"')]
+    # The sources by their labels, never the stored keys.
+    assert "Profile and account" in answers and "Organisational improvement surveys" in answers
+    assert "org_survey" not in answers and ">sources<" not in answers
     assert "Your identity document" in text and "drivers_licence" in text
     assert client.get("/admin/privacy/requests/PR-NONE-XXXX").status_code == 404
 

@@ -36,9 +36,9 @@ TEMPLATE = "ome_privacy/requests/new/{step}.html"
 Page = Response | str | tuple[str, int]
 
 #: Form fields kept per step (the rest of the answers stay as they are).
-_LIST_FIELDS = {"what": ("kinds",), "data": ("sources", "fields", "recipients")}
+_LIST_FIELDS = {"what": ("kinds",), "data": ("sources", "fields", "recipients", "purposes")}
 _TEXT_FIELDS = {
-    "data": ("ground", "method"),
+    "data": ("ground", "method", "purpose_scope"),
     "who": ("requester", "rep_name", "rep_relationship", "rep_address", "rep_email"),
 }
 
@@ -224,7 +224,10 @@ def _check(step: str, answers: dict[str, Any], draft: RequestDraft) -> drafts.St
         return drafts.check_what(merged)
     if step == "data":
         return drafts.check_data(
-            state.sources, merged, drafts.recipients_for(state.session, current_user_id())
+            state.sources,
+            merged,
+            drafts.recipients_for(state.session, current_user_id()),
+            state.purposes,
         )
     if step == "who":
         return drafts.check_who(merged)
@@ -302,6 +305,16 @@ def _context(draft: RequestDraft, step: str) -> dict[str, Any]:
         context["grounds"] = drafts.grounds_for_kinds(drafts.kinds_of(answers))
         context["recipients"] = drafts.recipients_for(state.session, current_user_id())
         context["methods"] = list(drafts.DisclosureMethod)
+        # "Stop using": the uses, grouped by the category of information they belong to.
+        context["purpose_scopes"] = list(drafts.PurposeScope)
+        context["stop_purposes"] = [
+            (category, [p for p in state.purposes.for_category(category.key)])
+            for category in state.purposes
+            if state.purposes.for_category(category.key)
+        ]
+        context["purpose_text"] = {
+            p.key: p.text for c in state.purposes for p in state.purposes.for_category(c.key)
+        }
         context["value_kinds"] = bool(set(drafts.kinds_of(answers)) & drafts.VALUE_KINDS)
     if step in ("who", "check"):
         context["requesters"] = list(documents.Requester)

@@ -10,6 +10,7 @@ data from ``ome_decision_panel()``, built from the reference in the URL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,8 @@ from ..request_decisions import (
     release,
     requester_language,
     scope_keys,
+    send_back,
+    stop_use_purposes,
 )
 from ..request_decisions import save_decision as save_items
 from ..sources import N_
@@ -70,6 +73,7 @@ def register_decide_routes(bp: Blueprint) -> None:
     prefix = "/requests/<reference>"
     bp.add_url_rule(f"{prefix}/decision", "decide", decide, methods=["POST"])
     bp.add_url_rule(f"{prefix}/approval", "approve_decision", approve_decision, methods=["POST"])
+    bp.add_url_rule(f"{prefix}/send-back", "send_back", send_back_decision, methods=["POST"])
     bp.add_url_rule(f"{prefix}/execution", "execute", execute, methods=["POST"])
     bp.add_url_rule(f"{prefix}/execution/retry", "retry_execution", retry_execution, methods=["POST"])
     bp.add_url_rule(
@@ -211,6 +215,20 @@ def approve_decision(reference: str) -> Response:
     )
 
 
+def send_back_decision(reference: str) -> Response:
+    """Approved → under review, with the reason as an internal note; the approval is cleared."""
+    _checked_form()
+    version = _version()
+    reason = _text("reason", 8000)
+    return _act(
+        reference,
+        lambda state, r: send_back(
+            state, r, staff_id=current_user_id(), reason=reason, expected_version=version
+        ),
+        _("The decision went back to review. Record it again when it is ready."),
+    )
+
+
 def execute(reference: str) -> Response:
     _checked_form()
     version = _version()
@@ -312,6 +330,21 @@ def _item_label(state: Any, key: ItemKey) -> str:
     return label
 
 
+def _lazy_staff_names(privacy_request: PrivacyRequest) -> Callable[[Any], str]:
+    """Staff names for the section rendered on its own; the request page passes its own
+    ``staff_name`` (one lookup for the whole page), so this one asks the host only if used."""
+    names: dict[str, str] = {}
+
+    def name(staff_id: Any) -> str:
+        if not names:
+            ids = [privacy_request.decided_by, privacy_request.approved_by]
+            ids += [receipt.executed_by for receipt in privacy_request.receipts]
+            names.update(current_state().extension.names_of_staff(ids))
+        return names.get(str(staff_id), str(staff_id))
+
+    return name
+
+
 def decision_panel() -> dict[str, Any] | None:
     """Everything the decision section shows, for the request named in the URL (None: none)."""
     reference = (request.view_args or {}).get("reference")
@@ -359,6 +392,16 @@ def decision_panel() -> dict[str, Any] | None:
         "approval_problems": approval_problems(state, privacy_request, staff_id),
         "execution_blockers": [b.label for b in execution_blockers(facts)],
         "can_execute": status is Status.APPROVED and not execution_blockers(facts),
+        "can_send_back": status is Status.APPROVED,
+        # Stop using: the uses it stops, named (what was asked until it is decided).
+        "stop_uses": [
+            translate(state.purposes.get(key).text)
+            for key in stop_use_purposes(
+                state, privacy_request, granted_only=privacy_request.decided_at is not None
+            )
+        ]
+        if kind is RequestKind.STOP_USE
+        else None,
         "receipts": privacy_request.receipts,
         "can_retry": status is Status.EXECUTING
         and any(
@@ -370,5 +413,6 @@ def decision_panel() -> dict[str, Any] | None:
         "print_url": url_for("ome_privacy_staff.disclosure_print", reference=privacy_request.reference),
         "form": ConfirmForm(),
         "receipt_label": lambda status_: ReceiptState(status_).label,
+        "staff_name": _lazy_staff_names(privacy_request),
         "has_request_page": has_endpoint(REQUEST_ENDPOINT),
     }

@@ -82,6 +82,8 @@ def queue() -> str:
         "ome_privacy/staff/queue.html",
         result=result,
         rows=result.rows,
+        # One call of the host's staff_names hook for every assignee on the page.
+        staff_names=current_privacy().names_of_staff(row.request.assigned_to for row in result.rows),
         counts=staff_queue.status_counts(session),
         filters=filters,
         filter_args=_filter_args(),
@@ -90,7 +92,7 @@ def queue() -> str:
         statuses=[s for s in Status if s.is_open],
         kinds=list(RequestKind),
         kind_labels={kind.value: translate(kind.label) for kind in RequestKind},
-        status_labels={status.value: translate(status.label) for status in Status},
+        status_labels={status.value: translate(status.staff_label) for status in Status},
         form=ConfirmForm(),
         due_soon_days=staff_queue.DUE_SOON_DAYS,
         response_days=config_value("RESPONSE_DAYS"),

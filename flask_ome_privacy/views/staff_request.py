@@ -16,6 +16,7 @@ racing on the same version fail at the second (``StaleDataError``) with the same
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -26,11 +27,14 @@ from werkzeug.wrappers import Response
 from .. import deficiency_notices, documents
 from .. import identity_checks as review
 from ..config import config_value
+from ..decisions import ItemKey, Outcome
 from ..documents import DocumentIntegrityError, DocumentKeyError, DocumentPurged
+from ..drafts import DisclosureMethod, RequestGround
 from ..forms import ConfirmForm
 from ..i18n import gettext as _
 from ..lifecycle import FeeMethod, FeeStatus, RequestKind, Status, TransitionError
 from ..privacy_requests import clock_of
+from ..request_decisions import requested_changes, scope_keys
 from ..sources import N_
 from ..state import current_privacy
 from .common import ID, current_user_id, reference_or_404
@@ -74,6 +78,114 @@ TIMELINE_LABELS = {
 }
 
 
+#: What each part of the requester's answers is called on the staff page (the scope's keys).
+ANSWER_LABELS = {
+    "data": N_("Information asked about"),
+    "changes": N_("New values asked for"),
+    "ground": N_("Ground given"),
+    "purposes": N_("Uses to stop"),
+    "recipients": N_("Third parties to stop providing to"),
+    "method": N_("How the disclosure is wanted"),
+    "requester": N_("Who is asking"),
+    "representative": N_("Representative"),
+    "submitted_with": N_("Filed together with"),
+}
+REPRESENTATIVE_LABELS = {
+    "name": N_("Name"),
+    "relationship": N_("Relationship"),
+    "postal_address": N_("Postal address"),
+    "email": N_("Email"),
+}
+#: Scope keys shown through the labels above (any other key is shown as it is stored).
+_SHOWN_KEYS = frozenset(
+    {
+        "sources",
+        "fields",
+        "items",
+        "changes",
+        "purposes",
+        "purposes_all",
+        "recipients",
+        "requester",
+        "representative",
+        "submitted_with",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One line of "What the requester asked": a label and its values, or labelled parts."""
+
+    label: str
+    values: tuple[str, ...] = ()
+    parts: tuple[tuple[str, str], ...] = ()
+
+
+def _item_text(state: Any, key: ItemKey) -> str:
+    source = state.sources.get(key.source)
+    if source is None:
+        return key.source
+    label = str(_(source.label))
+    if key.field:
+        found = source.field(key.field)
+        label += " — " + (_(found.label) if found else key.field)
+    return label
+
+
+def requester_answers(state: Any, privacy_request: review.PrivacyRequest) -> list[Answer]:
+    """The requester's answers as a privacy officer reads them: labels, never the stored keys."""
+    scope: dict[str, Any] = dict(privacy_request.scope or {})
+    kind = RequestKind(privacy_request.kind)
+    answers: list[Answer] = []
+    if any(scope.get(name) for name in ("sources", "fields", "items")):
+        data = tuple(_item_text(state, key) for key in scope_keys(state, privacy_request))
+    else:
+        data = (_("All the information we hold about the person"),)
+    answers.append(Answer(_(ANSWER_LABELS["data"]), data))
+    changes = requested_changes(privacy_request)
+    if changes:
+        parts = tuple(
+            (_item_text(state, ItemKey(source, name)), str(value))
+            for source, values in changes.items()
+            for name, value in values.items()
+        )
+        answers.append(Answer(_(ANSWER_LABELS["changes"]), parts=parts))
+    if privacy_request.ground:
+        ground = privacy_request.ground
+        known = {g.value: g.label for g in RequestGround}
+        answers.append(Answer(_(ANSWER_LABELS["ground"]), (_(known[ground]) if ground in known else ground,)))
+    if kind is RequestKind.STOP_USE:
+        if scope.get("purposes") and not scope.get("purposes_all"):
+            texts = {p.key: p.text for c in state.purposes for p in state.purposes.for_category(c.key)}
+            uses = tuple(_(texts[key]) if key in texts else str(key) for key in scope["purposes"])
+        else:
+            uses = (_("Every use of this information"),)
+        answers.append(Answer(_(ANSWER_LABELS["purposes"]), uses))
+    if kind is RequestKind.STOP_THIRD_PARTY:
+        recipients = tuple(str(r) for r in scope.get("recipients") or ()) or (_("Every third party"),)
+        answers.append(Answer(_(ANSWER_LABELS["recipients"]), recipients))
+    if privacy_request.disclosure_method:
+        method = privacy_request.disclosure_method
+        methods = {m.value: m.label for m in DisclosureMethod}
+        answers.append(
+            Answer(_(ANSWER_LABELS["method"]), (_(methods[method]) if method in methods else method,))
+        )
+    representative = scope.get("representative")
+    if isinstance(representative, dict) and any(representative.values()):
+        parts = tuple(
+            (_(label), str(representative.get(name) or "—")) for name, label in REPRESENTATIVE_LABELS.items()
+        )
+        answers.append(Answer(_(ANSWER_LABELS["representative"]), parts=parts))
+    others = tuple(str(r) for r in scope.get("submitted_with") or () if r != privacy_request.reference)
+    if others:
+        answers.append(Answer(_(ANSWER_LABELS["submitted_with"]), others))
+    for key, value in scope.items():  # anything a host or an older form stored: as it is
+        if key not in _SHOWN_KEYS and value not in (None, "", [], {}):
+            answers.append(Answer(str(key), (str(value),)))
+    return answers
+
+
 #: Functions adding names to the request page's context (the decision sections' data).
 _PAGE_CONTEXT: list[Callable[[review.PrivacyRequest], Mapping[str, Any]]] = []
 
@@ -109,6 +221,24 @@ def _load(reference: str) -> review.PrivacyRequest:
     return found
 
 
+def staff_ids_on_page(privacy_request: review.PrivacyRequest, timeline: list[Any]) -> set[str]:
+    """Every staff member the page names (summary, checks, decision, receipts, timeline): one
+    call of the host's ``staff_names`` hook serves them all."""
+    ids = {
+        privacy_request.assigned_to,
+        privacy_request.identity_verified_by,
+        privacy_request.fee_recorded_by,
+        privacy_request.decided_by,
+        privacy_request.approved_by,
+    }
+    ids.update(
+        tick.get("by") for tick in (privacy_request.identity_checks or {}).values() if isinstance(tick, dict)
+    )
+    ids.update(receipt.executed_by for receipt in privacy_request.receipts)
+    ids.update(entry.actor_id for entry in timeline if entry.actor_role == "staff")
+    return {str(i) for i in ids if i}
+
+
 def render_page(
     privacy_request: review.PrivacyRequest,
     *,
@@ -121,6 +251,8 @@ def render_page(
     now_clock = clock_of(privacy_request)
     kind = RequestKind(privacy_request.kind)
     seal = review.seal_problem(privacy_request)
+    timeline = review.timeline(state.session, privacy_request)
+    names = state.names_of_staff(staff_ids_on_page(privacy_request, timeline))
     context = {
         "req": privacy_request,
         "kind": kind,
@@ -140,7 +272,9 @@ def render_page(
         "fee_yen": config_value("FEE_YEN"),
         "today": state.today(),
         "notes": [m for m in privacy_request.messages if m.kind == "note"],
-        "timeline": review.timeline(state.session, privacy_request),
+        "timeline": timeline,
+        "answers": requester_answers(state, privacy_request),
+        "staff_name": lambda staff_id: names.get(str(staff_id), str(staff_id)),
         "may_send_notice": Status(privacy_request.status) in deficiency_notices.NOTICE_STATUSES,
         "answer_days": config_value("DEFICIENCY_ANSWER_DAYS"),
         "inline_types": INLINE_TYPES,
@@ -157,7 +291,8 @@ def render_page(
         "fee_method_labels": FEE_METHOD_LABELS,
         "actor_labels": ACTOR_LABELS,
         "timeline_labels": TIMELINE_LABELS,
-        "status_labels": {s.value: s.label for s in Status},
+        "status_labels": {s.value: s.staff_label for s in Status},
+        "outcome_labels": {o.value: o.label for o in Outcome},
         "errors": errors or {},
         "entered": entered or {},
         "form": ConfirmForm(),

@@ -141,6 +141,10 @@ def audit_page() -> str:
     return render_template(
         "ome_privacy/staff/audit.html",
         page=page,
+        # Staff actors by name: one call of the host's staff_names hook for the page.
+        staff_names=current_privacy().names_of_staff(
+            e.actor_id for e in page.events if e.actor_role == "staff"
+        ),
         status=status,
         query=query,
         filters=filters,

@@ -79,7 +79,7 @@ def test_staff_send_a_deficiency_notice_and_close_expired_closes_the_request(
     notice.get_by_label("In your own words").fill("The copy is too blurred to read the address.")
     notice.get_by_role("button", name="Send the notice").click()
     expect(page.get_by_role("status")).to_contain_text("The notice was sent")
-    expect(page.locator("#summary")).to_contain_text("Waiting for you")
+    expect(page.locator("#summary")).to_contain_text("Waiting for the requester")
     expect(page.locator("#timeline")).to_contain_text("The copy is too blurred to read the address.")
     check_a11y(page)
     screenshot(page, "staff-review-02-notice-sent-en")

@@ -190,19 +190,22 @@ def _count(session: Session, leaving: Status | None, entering: Status) -> None:
     changes = {status: delta for status, delta in changes.items() if delta}
     if not changes:
         return
-    table = StatusCount.__table__
-    delta = sa.case(*((table.c.status == status, step) for status, step in changes.items()), else_=0)
+    column = StatusCount.status
+    delta = sa.case(*((column == status, step) for status, step in changes.items()), else_=0)
     updated = cast(
         "sa.CursorResult[Any]",
         session.execute(
-            sa.update(table).where(table.c.status.in_(list(changes))).values(count=table.c.count + delta)
+            sa.update(StatusCount)
+            .where(column.in_(list(changes)))
+            .values(count=StatusCount.count + delta)
+            .execution_options(synchronize_session=False)  # no StatusCount objects are loaded
         ),
     )
     if updated.rowcount == len(changes):
         return
-    present = set(session.scalars(sa.select(table.c.status).where(table.c.status.in_(list(changes)))))
+    present = set(session.scalars(sa.select(column).where(column.in_(list(changes)))))
     missing = [{"status": s, "count": max(step, 0)} for s, step in changes.items() if s not in present]
-    session.execute(sa.insert(table), missing)
+    session.execute(sa.insert(StatusCount), missing)
 
 
 def recount_statuses(session: Session) -> dict[str, int]:

@@ -40,6 +40,12 @@ def submit(app: Any, db: Any, reference: str, *moves: Status) -> None:
         db.session.commit()
 
 
+def by_reference(db: Any, reference: str) -> PrivacyRequest:
+    found = db.session.scalar(sa.select(PrivacyRequest).where(PrivacyRequest.reference == reference))
+    assert found is not None
+    return found
+
+
 def shown_counts(html: str) -> dict[str, int]:
     return {label: int(n) for label, n in re.findall(r">([^<>:]+): <strong>(\d+)</strong>", html)}
 
@@ -57,7 +63,7 @@ def test_the_queue_counts_follow_every_submit_and_move(
     assert counts["All open"] == 3
     with seeded_app.app_context():
         assert staff_queue.status_counts(db.session) == real_counts(db)
-        request = db.session.scalar(sa.select(PrivacyRequest).where(PrivacyRequest.reference == "PR-CNT-0002"))
+        request = by_reference(db, "PR-CNT-0002")
         privacy_requests.move(db.session, request, Status.UNDER_REVIEW, actor_id="7", actor_role="staff")
         db.session.commit()
     counts = shown_counts(client.get("/admin/privacy/", headers=EN).get_data(as_text=True))
@@ -68,7 +74,7 @@ def test_a_move_rolled_back_leaves_the_counts_as_they_were(seeded_app: Any, db: 
     submit(seeded_app, db, "PR-CNT-0010")
     with seeded_app.app_context():
         before = staff_queue.status_counts(db.session)
-        request = db.session.scalar(sa.select(PrivacyRequest).where(PrivacyRequest.reference == "PR-CNT-0010"))
+        request = by_reference(db, "PR-CNT-0010")
         privacy_requests.move(db.session, request, Status.IDENTITY_REVIEW, actor_id="7", actor_role="staff")
         db.session.rollback()
         assert staff_queue.status_counts(db.session) == before == real_counts(db)
@@ -77,7 +83,7 @@ def test_a_move_rolled_back_leaves_the_counts_as_they_were(seeded_app: Any, db: 
 def test_recount_rebuilds_the_counts_after_rows_written_in_bulk(seeded_app: Any, db: Any) -> None:
     submit(seeded_app, db, "PR-CNT-0020")
     with seeded_app.app_context():
-        request = db.session.scalar(sa.select(PrivacyRequest).where(PrivacyRequest.reference == "PR-CNT-0020"))
+        request = by_reference(db, "PR-CNT-0020")
         db.session.execute(  # behind move's back, as a bulk import would
             sa.update(PrivacyRequest).where(PrivacyRequest.id == request.id).values(status="under_review")
         )

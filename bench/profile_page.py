@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             users = [str(server.uid(app, email)) for email in (server.ALICE, "bob@example.com")]
             rows = server.request_rows(users, args.queue, "BENCH")
             server.insert_batched(app, PrivacyRequest.__table__, rows)
-            with app.app_context(), db.engine.connect().execution_options(
-                isolation_level="AUTOCOMMIT"
-            ) as connection:
+            with (
+                app.app_context(),
+                db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            ):
                 connection.execute(sa.text("VACUUM ANALYZE ome_privacy_requests"))
         alice = server.signed_in_test_client(app, server.ALICE)
         client = alice if args.who == server.ALICE else server.signed_in_test_client(app, args.who)

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=30, help="profile rows printed (default 30)")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key (default cumulative)")
     parser.add_argument("--sql", action="store_true", help="print each SQL statement of one request")
+    parser.add_argument(
+        "--cpu", action="store_true", help="profile this thread's CPU time, not wall time (a busy machine)"
+    )
     parser.add_argument("--queue", type=int, default=0, help="open requests queued first (default none)")
     args = parser.parse_args(argv)
 
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(CPU {account[1]:.2f} ms); share {account[0] / page[0]:.2f} (by CPU "
             f"{account[1] / max(page[1], 1e-6):.2f}); {statements[0]} SQL statements"
         )
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time) if args.cpu else cProfile.Profile()
         profile.enable()
         for _ in range(args.requests):
             client.get(args.path)

@@ -127,12 +127,27 @@ def _language() -> str:
 # --- dates and times: one format per language on every page ------------------------------------
 
 
+#: (zone, locale) -> (the zone's name, the UTC example time): the same for every request of a
+#: language and zone, and formatting them took a noticeable part of every render.
+_ZONE_TEXTS: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _zone_texts() -> tuple[str, str]:
+    zone, locale = get_timezone(), get_locale()
+    key = (str(zone), str(locale))
+    found = _ZONE_TEXTS.get(key)
+    if found is None:
+        name = "UTC" if key[0] in ("UTC", "Etc/UTC") else str(get_timezone_name(zone, "long", locale=locale))
+        example = str(format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"))
+        if len(_ZONE_TEXTS) > 64:  # a handful of languages and zones; never grows without bound
+            _ZONE_TEXTS.clear()
+        found = _ZONE_TEXTS[key] = (name, example)
+    return found
+
+
 def timezone_name() -> str:
     """The zone pages show times in, named for the reader: "Japan Time" / 「日本時間」, or "UTC"."""
-    zone = get_timezone()
-    if str(zone) in ("UTC", "Etc/UTC"):
-        return "UTC"
-    return str(get_timezone_name(zone, "long", locale=get_locale()))
+    return _zone_texts()[0]
 
 
 def format_day(value: date | datetime) -> str:
@@ -224,7 +239,7 @@ def template_context() -> dict[str, Any]:
         "ome_format_day": moments.day if moments else format_day,
         "ome_format_moment": moments.moment if moments else format_moment,
         "ome_timezone_name": moments.zone_name if moments else timezone_name(),
-        "ome_utc_example": format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"),
+        "ome_utc_example": _zone_texts()[1],
         "ome_policy_url": (
             optional_url(POLICY_ENDPOINT) if in_request and policy_for(_language())[0] is not None else None
         ),

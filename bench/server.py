@@ -57,7 +57,7 @@ CONNECTIONS = 16
 #: of 16 waiting for 2 workers (that would measure throughput again, as 16/2 x the service time).
 LATENCY_CONNECTIONS = 1
 NOT_BUILT = "n/a — page not built yet"
-STEPS = ("throughput", "sql", "queue", "export", "erasure", "audit")
+STEPS = ("throughput", "profile", "sql", "queue", "export", "erasure", "audit")
 
 #: (path, who is signed in, target share of /account throughput). ``{ref}`` is alice's request
 #: (just submitted), ``{pkg}`` her granted and released disclosure, ``{draft}`` her request draft
@@ -145,6 +145,8 @@ class Table:
 
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: Throughput rows whose target was not met: (label, path, who), profiled by ``where_time_goes``.
+    missed: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def section(self, title: str) -> None:
         self.rows.append((f"**{title}**", "", "", ""))
@@ -711,6 +713,8 @@ def throughput(
             f"≥ {target:.2f}",
             share >= target and not errors,
         )
+        if share < target or errors:
+            table.missed.append((label, path, who))
     if account_rates:
         table.add(
             "/account itself (alice), over all rounds",
@@ -718,6 +722,110 @@ def throughput(
             f"max {max(account_rates):.0f})",
         )
     return account_rates
+
+
+@dataclass
+class CpuSplit:
+    """Where one page's CPU time goes in this process (ms per request)."""
+
+    total_ms: float
+    sql_ms: float
+    render_ms: float
+    statements: int
+
+    @property
+    def rest_ms(self) -> float:
+        return max(0.0, self.total_ms - self.sql_ms - self.render_ms)
+
+    def text(self) -> str:
+        return (
+            f"CPU {self.total_ms:.1f} ms: SQL {self.sql_ms:.1f} ms ({self.statements} statements), "
+            f"rendering {self.render_ms:.1f} ms, the rest {self.rest_ms:.1f} ms"
+        )
+
+
+def cpu_split(app: Any, client: Any, path: str, requests: int) -> CpuSplit:
+    """CPU per request of ``path`` in this process, and its share in SQLAlchemy's statement
+    execution (``Session.execute``: compiling, the driver, loading rows; building a statement
+    before it is executed counts as "the rest") and in template rendering (from a CPU-time
+    profile of the same requests; lazy loads during rendering count as SQL, not twice)."""
+    import cProfile
+    import pstats
+
+    from example_app.models import db
+
+    client.get(path)
+    cpu = []
+    for _ in range(requests):
+        started = time.thread_time()
+        client.get(path)
+        cpu.append(time.thread_time() - started)
+    statements = [0]
+
+    def count(*_: Any) -> None:
+        statements[0] += 1
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        client.get(path)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    profile = cProfile.Profile(time.thread_time)
+    profile.enable()
+    for _ in range(requests):
+        client.get(path)
+    profile.disable()
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    whole = sum(entry[2] for entry in stats.values()) or 1.0
+
+    def cumulative(file_end: str, name: str) -> float:
+        return sum(v[3] for (f, _line, n), v in stats.items() if n == name and f.endswith(file_end))
+
+    sql = cumulative("sqlalchemy/orm/session.py", "_execute_internal")
+    render = cumulative("flask/templating.py", "_render")
+    in_render_sql = 0.0  # SQL run from inside a render (lazy loads): count it once, as SQL
+    for (f, _line, n), v in stats.items():
+        if n == "_execute_internal" and f.endswith("sqlalchemy/orm/session.py"):
+            for caller, timing in v[4].items():
+                if caller[0].endswith(".html"):
+                    in_render_sql += timing[3]
+    total = statistics.median(cpu) * 1000
+    return CpuSplit(
+        total_ms=total,
+        sql_ms=total * sql / whole,
+        render_ms=total * max(0.0, render - in_render_sql) / whole,
+        statements=statements[0],
+    )
+
+
+def largest_part(split: CpuSplit) -> str:
+    parts = {"SQL": split.sql_ms, "rendering": split.render_ms, "the rest": split.rest_ms}
+    return max(parts, key=lambda name: parts[name])
+
+
+def where_time_goes(table: Table, app: Any, fixtures: Fixtures, requests: int = 60) -> None:
+    """For every page whose throughput target was not met: its CPU per request in this process
+    against /account's, split into SQL, rendering and the rest, and which part is largest (what
+    would close the gap)."""
+    if not table.missed:
+        return
+    table.section(
+        "Where the time goes, for each throughput target not met (in-process on the same database, "
+        "CPU per request)"
+    )
+    clients = {email: signed_in_test_client(app, email) for email in (ALICE, STAFF)}
+    account = cpu_split(app, clients[ALICE], "/account", requests)
+    table.add("/account (alice), for comparison", account.text())
+    for label, path, who in table.missed:
+        client = clients[who] if who else app.test_client()
+        split = cpu_split(app, client, path, requests)
+        extra = split.total_ms - account.total_ms
+        table.add(
+            label,
+            f"{split.text()}; {extra:+.1f} ms over /account, largest part: {largest_part(split)}",
+        )
 
 
 def signed_in_test_client(app: Any, email: str) -> Any:
@@ -843,6 +951,7 @@ def staff_queue(
             load.p95_ms < 50 and not load.errors,
         )
     staff_id = uid(app, STAFF)
+    missed = False
     for label, query in QUEUE_FILTERS:
         query = query.format(staff_id=staff_id)
         name = query.split("=", 1)[0]
@@ -855,6 +964,13 @@ def staff_queue(
             f"p50 {load.p50_ms:.1f} ms, p95 {load.p95_ms:.1f} ms",
             "p95 < 50 ms",
             load.p95_ms < 50 and not load.errors,
+        )
+        missed = missed or load.p95_ms >= 50
+    if missed or any(row[0].startswith("queue ") and "NOT" in row[3] for row in table.rows):
+        split = cpu_split(app, signed_in_test_client(app, STAFF), "/admin/privacy/", 30)
+        table.add(
+            f"where a queue page's time goes ({vol.queue:,} requests, in-process)",
+            f"{split.text()}; largest part: {largest_part(split)}",
         )
 
 
@@ -1181,6 +1297,7 @@ def main(argv: list[str] | None = None) -> int:
                     "throughput",
                     lambda: throughput(table, app, server, cookies, vol, script, fixtures, args.pages),
                 ),
+                ("profile", lambda: where_time_goes(table, app, fixtures)),
                 ("sql", lambda: sql_counts(table, app, vol, fixtures)),
                 ("queue", lambda: staff_queue(table, app, server, cookies, vol, script)),
                 ("export", lambda: export(table, app, server, cookies, vol, fixtures)),

@@ -57,9 +57,12 @@ CONNECTIONS = 16
 #: of 16 waiting for 2 workers (that would measure throughput again, as 16/2 x the service time).
 LATENCY_CONNECTIONS = 1
 NOT_BUILT = "n/a — page not built yet"
-STEPS = ("throughput", "sql", "queue", "export", "erasure", "audit")
+STEPS = ("throughput", "profile", "sql", "queue", "export", "erasure", "audit")
 
-#: (path, who is signed in, target share of /account throughput). ``{ref}`` is a request reference.
+#: (path, who is signed in, target share of /account throughput). ``{ref}`` is alice's request
+#: (just submitted), ``{pkg}`` her granted and released disclosure, ``{draft}`` her request draft
+#: (a disclosure, so the fee step shows); ``Fixtures`` makes them. A path no route of the site
+#: matches is "page not built yet".
 PAGES: tuple[tuple[str, str | None, float], ...] = (
     ("/account/privacy/", ALICE, 0.80),
     ("/account/privacy/data", ALICE, 0.60),
@@ -68,13 +71,25 @@ PAGES: tuple[tuple[str, str | None, float], ...] = (
     ("/account/privacy/sns", ALICE, 0.80),
     ("/account/privacy/notifications", ALICE, 0.80),
     ("/account/privacy/requests", ALICE, 0.80),
+    ("/account/privacy/requests/{ref}", ALICE, 0.80),
+    ("/account/privacy/requests/{pkg}/package", ALICE, 0.80),
+    ("/account/privacy/requests/new", ALICE, 0.80),
+    ("/account/privacy/requests/new/{draft}/data", ALICE, 0.80),
+    ("/account/privacy/requests/new/{draft}/who", ALICE, 0.80),
+    ("/account/privacy/requests/new/{draft}/documents", ALICE, 0.80),
+    ("/account/privacy/requests/new/{draft}/fee", ALICE, 0.80),
+    ("/account/privacy/requests/new/{draft}/check", ALICE, 0.80),
     ("/privacy/purposes", None, 1.0),
     ("/privacy/purposes", ALICE, 1.0),
     ("/privacy/policy", None, 0.80),
     ("/admin/privacy/", STAFF, 0.80),
     ("/admin/privacy/requests/{ref}", STAFF, 0.80),
     ("/admin/privacy/audit", STAFF, 0.80),
+    ("/admin/privacy/report", STAFF, 0.80),
 )
+
+#: The requester's download of a released disclosure (issue 8), once the route exists.
+PACKAGE_ENDPOINT = "ome_privacy_account.request_package"
 
 #: The staff queue's filters (issue 9) as query strings; measured once the queue's form offers them.
 QUEUE_FILTERS: tuple[tuple[str, str], ...] = (
@@ -130,6 +145,8 @@ class Table:
 
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: Throughput rows whose target was not met: (label, path, who), profiled by ``where_time_goes``.
+    missed: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def section(self, title: str) -> None:
         self.rows.append((f"**{title}**", "", "", ""))
@@ -226,6 +243,79 @@ def uid(app: Any, email: str) -> int:
     return int(found)
 
 
+@dataclass(frozen=True)
+class Fixtures:
+    """What the pages with a reference in their path open: made through the domain functions,
+    so the audit trail, the status counts and the drafts are what the site itself writes."""
+
+    ref: str
+    pkg: str
+    draft: str
+
+    def path(self, template: str) -> str:
+        return template.format(ref=self.ref, pkg=self.pkg, draft=self.draft)
+
+    def label(self, template: str) -> str:
+        """The path as the table shows it: the draft's long random token as ``<draft>``."""
+        return template.format(ref=self.ref, pkg=self.pkg, draft="<draft>")
+
+
+def make_fixtures(app: Any) -> Fixtures:
+    """alice's disclosure just submitted, her disclosure granted (every source) and released,
+    and a request draft of hers that reached the last step."""
+    from example_app.models import db
+    from flask_ome_privacy import drafts, privacy_requests
+    from flask_ome_privacy.lifecycle import Status
+    from flask_ome_privacy.models import DecisionItem
+    from flask_ome_privacy.state import get_state
+
+    alice, staff = str(uid(app, ALICE)), str(uid(app, STAFF))
+    with app.app_context():
+        state = get_state(app)
+        keys = [source.key for source in state.sources]
+        submitted = privacy_requests.submit(
+            state, user_id=alice, kind="disclose", reference="DEMO-000000", scope={"sources": keys}
+        )
+        submitted.disclosure_method = "electronic"
+        granted = privacy_requests.submit(
+            state, user_id=alice, kind="disclose", reference="DEMO-PKG-0001", scope={"sources": keys}
+        )
+        granted.disclosure_method = "electronic"
+
+        def walk(*statuses: Status) -> None:
+            for status in statuses:
+                privacy_requests.move(db.session, granted, status, actor_id=staff, actor_role="staff")
+
+        walk(Status.IDENTITY_REVIEW, Status.UNDER_REVIEW)
+        db.session.add_all(
+            DecisionItem(request_id=granted.id, item=key, granted=True, source=key, verdict="granted")
+            for key in keys
+        )
+        granted.decision = "granted"
+        granted.decided_at = granted.updated_at
+        granted.decided_by = staff
+        walk(Status.APPROVED, Status.EXECUTING, Status.COMPLETED)
+        granted.released_at = granted.closed_at
+        draft = drafts.new_draft(db.session, alice, {})
+        drafts.save_answers(
+            db.session, draft, {"kinds": ["disclose"], "sources": keys, "fields": []}, "check"
+        )
+        fixtures = Fixtures(ref=submitted.reference, pkg=granted.reference, draft=draft.token)
+        db.session.commit()
+    return fixtures
+
+
+def built(app: Any, path: str) -> bool:
+    """Does a GET route of the site answer ``path``? (No: the page is not built yet.)"""
+    from werkzeug.exceptions import HTTPException
+
+    try:
+        app.url_map.bind("localhost").match(path, method="GET")
+    except HTTPException:
+        return False
+    return True
+
+
 def insert_batched(app: Any, table: sa.Table, rows: Iterator[dict[str, Any]], batch: int = 5_000) -> int:
     from example_app.models import db
 
@@ -268,11 +358,19 @@ def request_rows(user_ids: list[str], count: int, prefix: str) -> Iterator[dict[
         yield complete_row(table, row, n)
 
 
-def set_volume(app: Any, n: int) -> None:
+def set_volume(app: Any, n: int, fixtures: Fixtures) -> None:
     """Alice holds ``n`` of everything the pages list: survey answers, requests, notifications,
-    provisions and consent decisions; the queue holds ``n`` requests."""
+    provisions and consent decisions; her submitted request has ``n`` messages; the queue
+    holds ``n`` requests besides the fixtures."""
     from example_app.models import SurveyResponse, db
-    from flask_ome_privacy.models import ConsentRecord, Notification, PrivacyRequest, ProvisionRecord
+    from flask_ome_privacy import privacy_requests
+    from flask_ome_privacy.models import (
+        ConsentRecord,
+        Notification,
+        PrivacyRequest,
+        ProvisionRecord,
+        RequestMessage,
+    )
 
     alice = uid(app, ALICE)
     start = dt.datetime(2025, 4, 1, tzinfo=dt.timezone.utc)
@@ -280,8 +378,27 @@ def set_volume(app: Any, n: int) -> None:
         db.session.execute(sa.delete(SurveyResponse).where(SurveyResponse.user_id == alice))
         for model in (ConsentRecord, Notification, ProvisionRecord):
             db.session.execute(sa.delete(model).where(model.user_id == str(alice)))
-        db.session.execute(sa.delete(PrivacyRequest))
+        db.session.execute(sa.delete(PrivacyRequest).where(PrivacyRequest.reference.like("SCALE-%")))
+        request_id = db.session.scalar(
+            sa.select(PrivacyRequest.id).where(PrivacyRequest.reference == fixtures.ref)
+        )
+        db.session.execute(sa.delete(RequestMessage).where(RequestMessage.request_id == request_id))
         db.session.commit()
+    insert_batched(
+        app,
+        RequestMessage.__table__,
+        (
+            {
+                "request_id": request_id,
+                "author": ("staff", "requester")[i % 2],
+                "kind": ("note", "answer")[i % 2],
+                "body": f"Message {i}",
+                "items": [],
+                "created_at": start + dt.timedelta(minutes=i),
+            }
+            for i in range(n)
+        ),
+    )
     insert_batched(
         app,
         SurveyResponse.__table__,
@@ -299,6 +416,9 @@ def set_volume(app: Any, n: int) -> None:
         ),
     )
     insert_batched(app, PrivacyRequest.__table__, request_rows([str(alice)], n, "SCALE"))
+    with app.app_context():
+        privacy_requests.recount_statuses(db.session)  # the rows above came without submit/move
+        db.session.commit()
     insert_batched(
         app,
         Notification.__table__,
@@ -539,11 +659,12 @@ def wrk(url: str, cookie: str | None, duration: float, script: Path, connections
 
 def throughput(
     table: Table,
+    app: Any,
     server: Server,
     cookies: dict[str, str],
     vol: Volumes,
     script: Path,
-    ref: str,
+    fixtures: Fixtures,
     only: str = "",
 ) -> list[float]:
     """Each page against /account (alice): ``vol.rounds`` rounds of /account then the page, back to
@@ -554,16 +675,17 @@ def throughput(
         f"rounds of {vol.duration:.0f} s + {vol.duration:.0f} s per page, demo data)"
     )
     account_rates: list[float] = []
+    wanted = [w for w in only.split(",") if w]
     for path, who, target in PAGES:
-        if only not in path:
+        if wanted and not any(path == w[1:] if w.startswith("=") else w in path for w in wanted):
             continue
-        path = path.format(ref=ref)
-        label = f"{path} ({'anonymous' if who is None else who.split('@')[0]})"
+        label = f"{fixtures.label(path)} ({'anonymous' if who is None else who.split('@')[0]})"
+        path = fixtures.path(path)
         cookie = cookies.get(who) if who else None
-        status, _ = fetch(server.base + path, cookie)
-        if status == 404:
+        if not built(app, path):
             table.add(label, NOT_BUILT, f"≥ {target:.2f}")
             continue
+        status, _ = fetch(server.base + path, cookie)
         if status != 200:
             table.add(label, f"n/a ({status})", f"≥ {target:.2f}", False)
             continue
@@ -591,6 +713,8 @@ def throughput(
             f"≥ {target:.2f}",
             share >= target and not errors,
         )
+        if share < target or errors:
+            table.missed.append((label, path, who))
     if account_rates:
         table.add(
             "/account itself (alice), over all rounds",
@@ -598,6 +722,110 @@ def throughput(
             f"max {max(account_rates):.0f})",
         )
     return account_rates
+
+
+@dataclass
+class CpuSplit:
+    """Where one page's CPU time goes in this process (ms per request)."""
+
+    total_ms: float
+    sql_ms: float
+    render_ms: float
+    statements: int
+
+    @property
+    def rest_ms(self) -> float:
+        return max(0.0, self.total_ms - self.sql_ms - self.render_ms)
+
+    def text(self) -> str:
+        return (
+            f"CPU {self.total_ms:.1f} ms: SQL {self.sql_ms:.1f} ms ({self.statements} statements), "
+            f"rendering {self.render_ms:.1f} ms, the rest {self.rest_ms:.1f} ms"
+        )
+
+
+def cpu_split(app: Any, client: Any, path: str, requests: int) -> CpuSplit:
+    """CPU per request of ``path`` in this process, and its share in SQLAlchemy's statement
+    execution (``Session.execute``: compiling, the driver, loading rows; building a statement
+    before it is executed counts as "the rest") and in template rendering (from a CPU-time
+    profile of the same requests; lazy loads during rendering count as SQL, not twice)."""
+    import cProfile
+    import pstats
+
+    from example_app.models import db
+
+    client.get(path)
+    cpu = []
+    for _ in range(requests):
+        started = time.thread_time()
+        client.get(path)
+        cpu.append(time.thread_time() - started)
+    statements = [0]
+
+    def count(*_: Any) -> None:
+        statements[0] += 1
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        client.get(path)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    profile = cProfile.Profile(time.thread_time)
+    profile.enable()
+    for _ in range(requests):
+        client.get(path)
+    profile.disable()
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    whole = sum(entry[2] for entry in stats.values()) or 1.0
+
+    def cumulative(file_end: str, name: str) -> float:
+        return sum(v[3] for (f, _line, n), v in stats.items() if n == name and f.endswith(file_end))
+
+    sql = cumulative("sqlalchemy/orm/session.py", "_execute_internal")
+    render = cumulative("flask/templating.py", "_render")
+    in_render_sql = 0.0  # SQL run from inside a render (lazy loads): count it once, as SQL
+    for (f, _line, n), v in stats.items():
+        if n == "_execute_internal" and f.endswith("sqlalchemy/orm/session.py"):
+            for caller, timing in v[4].items():
+                if caller[0].endswith(".html"):
+                    in_render_sql += timing[3]
+    total = statistics.median(cpu) * 1000
+    return CpuSplit(
+        total_ms=total,
+        sql_ms=total * sql / whole,
+        render_ms=total * max(0.0, render - in_render_sql) / whole,
+        statements=statements[0],
+    )
+
+
+def largest_part(split: CpuSplit) -> str:
+    parts = {"SQL": split.sql_ms, "rendering": split.render_ms, "the rest": split.rest_ms}
+    return max(parts, key=lambda name: parts[name])
+
+
+def where_time_goes(table: Table, app: Any, fixtures: Fixtures, requests: int = 60) -> None:
+    """For every page whose throughput target was not met: its CPU per request in this process
+    against /account's, split into SQL, rendering and the rest, and which part is largest (what
+    would close the gap)."""
+    if not table.missed:
+        return
+    table.section(
+        "Where the time goes, for each throughput target not met (in-process on the same database, "
+        "CPU per request)"
+    )
+    clients = {email: signed_in_test_client(app, email) for email in (ALICE, STAFF)}
+    account = cpu_split(app, clients[ALICE], "/account", requests)
+    table.add("/account (alice), for comparison", account.text())
+    for label, path, who in table.missed:
+        client = clients[who] if who else app.test_client()
+        split = cpu_split(app, client, path, requests)
+        extra = split.total_ms - account.total_ms
+        table.add(
+            label,
+            f"{split.text()}; {extra:+.1f} ms over /account, largest part: {largest_part(split)}",
+        )
 
 
 def signed_in_test_client(app: Any, email: str) -> Any:
@@ -613,7 +841,7 @@ def signed_in_test_client(app: Any, email: str) -> Any:
     return client
 
 
-def sql_counts(table: Table, app: Any, vol: Volumes) -> None:
+def sql_counts(table: Table, app: Any, vol: Volumes, fixtures: Fixtures) -> None:
     """Statements per request at 1 and at 1,000 records, counted in-process on the same database."""
     from example_app.models import db
 
@@ -622,8 +850,8 @@ def sql_counts(table: Table, app: Any, vol: Volumes) -> None:
         f"SQL statements per request, alice with {low:,} and {high:,} records of each kind "
         f"(in-process, same PostgreSQL)"
     )
-    paths = sorted({path for path, who, _ in PAGES if "{ref}" not in path})
-    counts: dict[str, dict[int, int | str]] = {path: {} for path in paths}
+    labels = {fixtures.path(path): fixtures.label(path) for path, _who, _target in PAGES}
+    counts: dict[str, dict[int, int | str]] = {path: {} for path in labels}
     statements = [0]
 
     def count(*_: Any) -> None:
@@ -634,10 +862,11 @@ def sql_counts(table: Table, app: Any, vol: Volumes) -> None:
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         for n in (low, high):
-            set_volume(app, n)
+            set_volume(app, n, fixtures)
             clients = {email: signed_in_test_client(app, email) for email in (ALICE, STAFF)}
-            for path, who, _ in PAGES:
-                if "{ref}" in path:
+            for template, who, _ in PAGES:
+                path = fixtures.path(template)
+                if not built(app, path):
                     continue
                 client = clients[who] if who else app.test_client()
                 client.get(path)  # warm: first-request caches must not count
@@ -648,16 +877,19 @@ def sql_counts(table: Table, app: Any, vol: Volumes) -> None:
                 )
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
-    for path in paths:
-        at_low, at_high = counts[path].get(low), counts[path].get(high)
-        if at_low == "(404)":
-            table.add(path, NOT_BUILT, "equal")
+    for path, label in sorted(labels.items(), key=lambda item: item[1]):
+        if not built(app, path):
+            table.add(label, NOT_BUILT, "equal")
             continue
-        table.add(path, f"{at_low} at {low:,}, {at_high} at {high:,}", "equal", at_low == at_high)
+        at_low, at_high = counts[path].get(low), counts[path].get(high)
+        fine = at_low == at_high and isinstance(at_low, int)
+        table.add(label, f"{at_low} at {low:,}, {at_high} at {high:,}", "equal", fine)
     with app.app_context():  # the queue step fills its own
+        from flask_ome_privacy import privacy_requests
         from flask_ome_privacy.models import PrivacyRequest
 
-        db.session.execute(sa.delete(PrivacyRequest))
+        db.session.execute(sa.delete(PrivacyRequest).where(PrivacyRequest.reference.like("SCALE-%")))
+        privacy_requests.recount_statuses(db.session)
         db.session.commit()
 
 
@@ -691,6 +923,14 @@ def staff_queue(
     users = [str(uid(app, email)) for email in (ALICE, "bob@example.com")]
     started = time.perf_counter()
     insert_batched(app, PrivacyRequest.__table__, request_rows(users, vol.queue, "BENCH"))
+    from example_app.models import db
+    from flask_ome_privacy import privacy_requests
+
+    with app.app_context():
+        privacy_requests.recount_statuses(db.session)  # the rows above came without submit/move
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("VACUUM ANALYZE ome_privacy_requests"))  # as autovacuum would
     print(f"  ({vol.queue:,} requests inserted in {time.perf_counter() - started:.1f} s)", flush=True)
     staff = cookies[STAFF]
     pages = -(-vol.queue // 50)
@@ -711,6 +951,7 @@ def staff_queue(
             load.p95_ms < 50 and not load.errors,
         )
     staff_id = uid(app, STAFF)
+    missed = False
     for label, query in QUEUE_FILTERS:
         query = query.format(staff_id=staff_id)
         name = query.split("=", 1)[0]
@@ -724,6 +965,13 @@ def staff_queue(
             "p95 < 50 ms",
             load.p95_ms < 50 and not load.errors,
         )
+        missed = missed or load.p95_ms >= 50
+    if missed or any(row[0].startswith("queue ") and "NOT" in row[3] for row in table.rows):
+        split = cpu_split(app, signed_in_test_client(app, STAFF), "/admin/privacy/", 30)
+        table.add(
+            f"where a queue page's time goes ({vol.queue:,} requests, in-process)",
+            f"{split.text()}; largest part: {largest_part(split)}",
+        )
 
 
 def rss_kb(pid: int, key: str = "VmRSS") -> int:
@@ -736,11 +984,67 @@ def rss_kb(pid: int, key: str = "VmRSS") -> int:
     return 0
 
 
-def export(table: Table, app: Any, server: Server, cookies: dict[str, str], vol: Volumes) -> None:
-    """Stream alice's JSON export through a worker, sampling every worker's resident memory."""
+class PeakRss:
+    """The highest resident memory of ``pids`` while the block runs, over their RSS at its start:
+    sampled every 20 ms, and the kernel's own high-water mark (VmHWM, reset at the start where
+    the kernel allows it) catches what sampling missed."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.baseline = {pid: rss_kb(pid) for pid in pids}
+        self.peak = dict(self.baseline)
+        self.reset: set[int] = set()
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            for pid in self.pids:
+                self.peak[pid] = max(self.peak[pid], rss_kb(pid))
+
+    def __enter__(self) -> PeakRss:
+        for pid in self.pids:
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+                self.reset.add(pid)
+            except OSError:
+                pass
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._sampler.join(timeout=5)
+        for pid in self.reset:
+            self.peak[pid] = max(self.peak[pid], rss_kb(pid, "VmHWM"))
+
+    @property
+    def growth_mb(self) -> float:
+        return max(self.peak[pid] - self.baseline[pid] for pid in self.pids) / 1024
+
+
+def download(url: str, cookie: str) -> int:
+    """GET ``url`` to nowhere; the bytes received."""
+    size = 0
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        while chunk := response.read(1 << 16):
+            size += len(chunk)
+    return size
+
+
+def export(
+    table: Table, app: Any, server: Server, cookies: dict[str, str], vol: Volumes, fixtures: Fixtures
+) -> None:
+    """Stream alice's JSON export through a worker, sampling every worker's resident memory; then
+    her disclosure package (``disclosure.disclosure_package``), in this process and, once the
+    requester's download exists, through a worker."""
     from example_app.models import SurveyResponse, User, db
     from example_app.seed import add_bulk_survey_rows
+    from flask_ome_privacy import disclosure
     from flask_ome_privacy.extension import current_privacy
+    from flask_ome_privacy.models import PrivacyRequest
+    from flask_ome_privacy.state import get_state
 
     table.section(f"Export of one user with {vol.export:,} records (gunicorn worker)")
     alice = uid(app, ALICE)
@@ -749,47 +1053,49 @@ def export(table: Table, app: Any, server: Server, cookies: dict[str, str], vol:
         user = db.session.get(User, alice)
         add_bulk_survey_rows(user, vol.export)
         records = sum(source.count(user) for source in current_privacy().sources)
-    workers = server.workers()
-    baseline = {pid: rss_kb(pid) for pid in workers}
-    reset: set[int] = set()
-    for pid in workers:  # reset each worker's high-water mark (VmHWM) where the kernel allows it
-        try:
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
-            reset.add(pid)
-        except OSError:
-            pass
-    peak = dict(baseline)
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.02):
-            for pid in workers:
-                peak[pid] = max(peak[pid], rss_kb(pid))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    size = 0
     started = time.perf_counter()
-    try:
-        request = urllib.request.Request(
-            server.base + "/account/privacy/data/export.json", headers={"Cookie": cookies[ALICE]}
-        )
-        with urllib.request.urlopen(request, timeout=600) as response:
-            while chunk := response.read(1 << 16):
-                size += len(chunk)
-    finally:
-        elapsed = time.perf_counter() - started
-        stop.set()
-        sampler.join(timeout=5)
-    for pid in reset:  # the kernel's own peak catches what 20 ms sampling missed
-        peak[pid] = max(peak[pid], rss_kb(pid, "VmHWM"))
-    growth_mb = max(peak[pid] - baseline[pid] for pid in workers) / 1024
+    with PeakRss(server.workers()) as workers:
+        size = download(server.base + "/account/privacy/data/export.json", cookies[ALICE])
+    elapsed = time.perf_counter() - started
     table.add(
         f"JSON export, {records:,} records ({size / 1e6:.1f} MB)",
         f"{records / elapsed:,.0f} records/s ({elapsed:.1f} s)",
     )
-    table.add("peak RSS growth of the worker", f"{growth_mb:.1f} MB", "< 50 MB", growth_mb < 50)
-    table.add("disclosure package (documents and letter)", NOT_BUILT, "< 50 MB")
+    table.add(
+        "peak RSS growth of the worker", f"{workers.growth_mb:.1f} MB", "< 50 MB", workers.growth_mb < 50
+    )
+
+    with app.app_context():
+        state = get_state(app)
+        request = db.session.scalar(sa.select(PrivacyRequest).where(PrivacyRequest.reference == fixtures.pkg))
+        started = time.perf_counter()
+        with PeakRss([os.getpid()]) as here:
+            size = sum(len(chunk) for chunk in disclosure.disclosure_package(state, request, "ja"))
+        elapsed = time.perf_counter() - started
+        db.session.rollback()
+    table.add(
+        f"disclosure package (zip), {records:,} records ({size / 1e6:.2f} MB), in-process",
+        f"{records / elapsed:,.0f} records/s ({elapsed:.1f} s)",
+    )
+    table.add("peak RSS growth while building it", f"{here.growth_mb:.1f} MB", "< 50 MB", here.growth_mb < 50)
+    path = fixtures.path("/account/privacy/requests/{pkg}/package")
+    if not built(app, path):
+        table.add("disclosure package through a worker (the requester's download)", NOT_BUILT, "< 50 MB")
+        return
+    started = time.perf_counter()
+    with PeakRss(server.workers()) as workers:
+        size = download(server.base + path, cookies[ALICE])
+    elapsed = time.perf_counter() - started
+    table.add(
+        f"disclosure package download, {records:,} records ({size / 1e6:.1f} MB)",
+        f"{records / elapsed:,.0f} records/s ({elapsed:.1f} s)",
+    )
+    table.add(
+        "peak RSS growth of the worker (package)",
+        f"{workers.growth_mb:.1f} MB",
+        "< 50 MB",
+        workers.growth_mb < 50,
+    )
 
 
 def erasure(table: Table, app: Any, vol: Volumes) -> None:
@@ -937,7 +1243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)} (default all)"
     )
-    parser.add_argument("--pages", default="", help="throughput: only pages whose path contains this text")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="throughput: only pages whose path contains one of these comma-separated texts (=path: exactly)",
+    )
     args = parser.parse_args(argv)
     chosen = [step.strip() for step in args.steps.split(",") if step.strip()]
     unknown = sorted(set(chosen) - set(STEPS))
@@ -972,10 +1282,8 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             app = build_app(database.url_string, document_key)
             seed(app)
-            # One request of alice's, so the staff request page has something to open.
-            from flask_ome_privacy.models import PrivacyRequest
-
-            insert_batched(app, PrivacyRequest.__table__, request_rows([str(uid(app, ALICE))], 1, "DEMO"))
+            # alice's requests and a draft, so the pages with a reference have something to open.
+            fixtures = make_fixtures(app)
             server = Server(database.url_string, document_key, args.workers, Path(tmp) / "gunicorn.log")
             server.wait_ready()
             cookies = {email: sign_in(server.base, email) for email in (ALICE, STAFF)}
@@ -987,11 +1295,12 @@ def main(argv: list[str] | None = None) -> int:
             steps: list[tuple[str, Callable[[], Any]]] = [
                 (
                     "throughput",
-                    lambda: throughput(table, server, cookies, vol, script, "DEMO-000000", args.pages),
+                    lambda: throughput(table, app, server, cookies, vol, script, fixtures, args.pages),
                 ),
-                ("sql", lambda: sql_counts(table, app, vol)),
+                ("profile", lambda: where_time_goes(table, app, fixtures)),
+                ("sql", lambda: sql_counts(table, app, vol, fixtures)),
                 ("queue", lambda: staff_queue(table, app, server, cookies, vol, script)),
-                ("export", lambda: export(table, app, server, cookies, vol)),
+                ("export", lambda: export(table, app, server, cookies, vol, fixtures)),
                 ("erasure", lambda: erasure(table, app, vol)),
                 ("audit", lambda: verify_audit(table, database.url_string, document_key, vol)),
             ]

@@ -65,7 +65,7 @@ def fill(app: Any, count: int) -> str:
     Returns the staff member's id.
     """
     from example_app.models import db
-    from flask_ome_privacy import models
+    from flask_ome_privacy import models, privacy_requests
     from flask_ome_privacy.lifecycle import RequestKind, Status
 
     table = models.PrivacyRequest.__table__
@@ -101,6 +101,7 @@ def fill(app: Any, count: int) -> str:
     with app.app_context():
         for start in range(0, len(rows), 10_000):
             db.session.execute(table.insert(), rows[start : start + 10_000])
+        privacy_requests.recount_statuses(db.session)  # the rows came without submit/move
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
             # As autovacuum would: statistics, and the visibility map index-only scans need.

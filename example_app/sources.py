@@ -169,7 +169,9 @@ class FacebookSource(DataSource):
     actions = frozenset({Action.COLLECT, Action.ERASE, Action.UNLINK})
 
     def collect(self, user: User) -> Iterator[Record]:
-        link = db.session.scalar(sa.select(FacebookLink).where(FacebookLink.user_id == user.id))
+        # The relationship, not a query of its own: loaded once per request, it also answers
+        # ``is_linked`` and the sign-in methods on the same page (``unlink`` expires it).
+        link = user.facebook_link
         if link is not None:
             yield Record("facebook_user_id", link.facebook_user_id, link.linked_at)
         rows = db.session.scalars(
@@ -179,9 +181,7 @@ class FacebookSource(DataSource):
             yield Record(row.field, row.value, row.obtained_at)
 
     def is_linked(self, user: User) -> bool:
-        return (
-            db.session.scalar(sa.select(FacebookLink.id).where(FacebookLink.user_id == user.id)) is not None
-        )
+        return user.facebook_link is not None
 
     def erase(self, user: User, fields: Iterable[str] | None = None) -> str:
         """Erase what Facebook supplied. The link itself (the Facebook user ID) goes only with ``unlink``."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -75,6 +75,7 @@ __all__ = [
     "applicable_purposes",
     "processors_for",
     "read_safely",
+    "read_each_safely",
     "count_overridden",
 ]
 
@@ -220,9 +221,8 @@ def gather(
     processors = state.config("PROCESSORS") or {}
     today = today or state.today()
     sources = []
-    for source in state.sources:
-        holding = read_safely(
-            session,
+    reads = [
+        (
             source,
             partial(
                 source_holding,
@@ -235,6 +235,9 @@ def gather(
                 today=today,
             ),
         )
+        for source in state.sources
+    ]
+    for source, holding in zip(state.sources, read_each_safely(session, reads), strict=True):
         if holding is None:
             category = register.categories.get(source.category)
             purposes, pending = applicable_purposes(register, source.category, decisions, today)
@@ -315,13 +318,11 @@ class SourceCount:
 
 def source_counts(state: PrivacyState, user: Any) -> list[SourceCount]:
     """Every source's count for ``user`` (``DataSource.count``), a failing one as None."""
+    reads = [(source, partial(source.count, user)) for source in state.sources]
+    counts = read_each_safely(state.session, reads)
     return [
-        SourceCount(
-            source=source,
-            category=state.purposes.categories.get(source.category),
-            count=read_safely(state.session, source, partial(source.count, user)),
-        )
-        for source in state.sources
+        SourceCount(source=source, category=state.purposes.categories.get(source.category), count=count)
+        for source, count in zip(state.sources, counts, strict=True)
     ]
 
 
@@ -342,6 +343,28 @@ def read_safely(session: Session, source: DataSource, read: Callable[[], T]) -> 
         return None
     savepoint.commit()
     return result
+
+
+def read_each_safely(
+    session: Session, reads: Sequence[tuple[DataSource, Callable[[], T]]]
+) -> list[T | None]:
+    """``read_safely`` for each ``(source, read)``, in one savepoint while none fails.
+
+    A savepoint costs two round trips (``SAVEPOINT``, ``RELEASE``); a page reading every
+    source paid them per source. When a read fails, the batch's savepoint is rolled back
+    and each read runs again in its own (reads change nothing, so running one again is
+    safe): the failing source shows as None, the others as they are.
+    """
+    if len(reads) < 2:
+        return [read_safely(session, source, read) for source, read in reads]
+    savepoint = session.begin_nested()
+    try:
+        results: list[T | None] = [read() for _source, read in reads]
+    except Exception:
+        savepoint.rollback()
+        return [read_safely(session, source, read) for source, read in reads]
+    savepoint.commit()
+    return results
 
 
 def count_overridden(source: DataSource) -> bool:

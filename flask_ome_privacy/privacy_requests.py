@@ -10,6 +10,8 @@ this module is the only place that writes a request's ``status``, its clock
   requester owes an answer and resumes it after, keeps ``due_at`` equal to the clock's,
   stamps ``closed_at``, and leaves an audit event (ids and codes only).
 
+Both keep ``StatusCount`` (requests per status, for the desk) in step with the change.
+
 Like every domain module: add and flush, the caller commits once (README, "How the package
 is built"). Request queries live here too, so views hold no SQL.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -34,7 +36,8 @@ from .lifecycle import (
     check_transition,
     initial_fee_status,
 )
-from .models import PrivacyRequest, utcnow
+from .locks import serialize
+from .models import PrivacyRequest, StatusCount, utcnow
 from .state import PrivacyState
 
 __all__ = [
@@ -44,12 +47,16 @@ __all__ = [
     "new_reference",
     "open_requests_for",
     "id_for_reference",
+    "recount_statuses",
+    "AUDIT_LOCK",
     "SUBMITTED_ACTION",
     "MOVED_ACTION",
 ]
 
 SUBMITTED_ACTION = "request.submitted"
 MOVED_ACTION = "request.moved"
+#: The lock ``audit.append`` holds until the transaction ends; the status counts are written under it.
+AUDIT_LOCK = "ome_privacy:audit"
 
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -121,6 +128,7 @@ def submit(
         subject_user_id=user_id,
         data={"reference": request.reference, "kind": kind.value},
     )
+    _count(session, None, Status.SUBMITTED)
     return request
 
 
@@ -161,7 +169,63 @@ def move(
         subject_user_id=request.user_id,
         data={"reference": request.reference, "from": current.value, "to": target.value},
     )
+    _count(session, current, target)
     return request
+
+
+# --- requests per status ----------------------------------------------------------------------
+
+
+def _count(session: Session, leaving: Status | None, entering: Status) -> None:
+    """One request left ``leaving`` (None: a new one) for ``entering``: adjust ``StatusCount``.
+
+    Called after the change's audit event, so the audit chain's lock (``locks.serialize``,
+    held until the transaction ends) is held: no two transactions adjust the counts at once,
+    and a rollback takes the adjustment back with the change. One UPDATE for both rows; a
+    status seen for the first time gets its row.
+    """
+    changes = {entering.value: 1}
+    if leaving is not None:
+        changes[leaving.value] = changes.get(leaving.value, 0) - 1
+    changes = {status: delta for status, delta in changes.items() if delta}
+    if not changes:
+        return
+    column = StatusCount.status
+    delta = sa.case(*((column == status, step) for status, step in changes.items()), else_=0)
+    updated = cast(
+        "sa.CursorResult[Any]",
+        session.execute(
+            sa.update(StatusCount)
+            .where(column.in_(list(changes)))
+            .values(count=StatusCount.count + delta)
+            .execution_options(synchronize_session=False)  # no StatusCount objects are loaded
+        ),
+    )
+    if updated.rowcount == len(changes):
+        return
+    present = set(session.scalars(sa.select(column).where(column.in_(list(changes)))))
+    missing = [{"status": s, "count": max(step, 0)} for s, step in changes.items() if s not in present]
+    session.execute(sa.insert(StatusCount), missing)
+
+
+def recount_statuses(session: Session) -> dict[str, int]:
+    """Rebuild ``StatusCount`` from the requests themselves; returns the counts.
+
+    For rows written without ``submit``/``move`` (a bulk import, a benchmark's fill). Takes
+    the audit chain's lock first, as every other writer of the counts holds it.
+    """
+    serialize(session, AUDIT_LOCK)
+    counted = {
+        str(status): int(count)
+        for status, count in session.execute(
+            sa.select(PrivacyRequest.status, sa.func.count()).group_by(PrivacyRequest.status)
+        )
+    }
+    session.execute(sa.delete(StatusCount))
+    if counted:
+        session.execute(sa.insert(StatusCount), [{"status": s, "count": n} for s, n in counted.items()])
+    session.flush()
+    return counted
 
 
 # --- queries ------------------------------------------------------------------------------------

@@ -138,3 +138,26 @@ def test_a_flashed_message_shows_only_to_its_owner(app: Any) -> None:
     assert "Your language was changed." not in other.get(PUBLIC, headers={"Accept-Language": "en"}).get_data(
         as_text=True
     )
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_the_bound_date_helpers_say_exactly_what_format_day_and_format_moment_say(
+    app: Any, language: str
+) -> None:
+    """``MomentFormatter`` (bound once per render) against Flask-Babel's per-call lookups: aware,
+    naive (read as UTC) and zone-crossing times, plain dates, the same value twice."""
+    from datetime import date, datetime, timedelta, timezone
+
+    values = [
+        datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc),
+        datetime(2026, 12, 31, 20, 15, tzinfo=timezone.utc),  # already the next day in Japan
+        datetime(2026, 3, 1, 9, 0),  # naive: UTC
+        datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=-7))),
+    ]
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        moments = common.MomentFormatter()
+        for value in values + values[:1]:
+            assert moments.moment(value) == common.format_moment(value)
+            assert moments.day(value) == common.format_day(value)
+        assert moments.day(date(2026, 9, 15)) == common.format_day(date(2026, 9, 15))
+        assert moments.zone_name == common.timezone_name()

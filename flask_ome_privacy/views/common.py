@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from babel import dates as babel_dates
 from babel.dates import get_timezone_name
 from flask import (
     Blueprint,
@@ -24,7 +25,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date, format_time, get_locale, get_timezone
+from flask_babel import format_date, format_time, get_babel, get_locale, get_timezone
 from flask_login import current_user, login_url
 from jinja2 import pass_context
 from markupsafe import Markup
@@ -135,12 +136,27 @@ def _language() -> str:
 # --- dates and times: one format per language on every page ------------------------------------
 
 
+#: (zone, locale) -> (the zone's name, the UTC example time): the same for every request of a
+#: language and zone, and formatting them took a noticeable part of every render.
+_ZONE_TEXTS: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _zone_texts() -> tuple[str, str]:
+    zone, locale = get_timezone(), get_locale()
+    key = (str(zone), str(locale))
+    found = _ZONE_TEXTS.get(key)
+    if found is None:
+        name = "UTC" if key[0] in ("UTC", "Etc/UTC") else str(get_timezone_name(zone, "long", locale=locale))
+        example = str(format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"))
+        if len(_ZONE_TEXTS) > 64:  # a handful of languages and zones; never grows without bound
+            _ZONE_TEXTS.clear()
+        found = _ZONE_TEXTS[key] = (name, example)
+    return found
+
+
 def timezone_name() -> str:
     """The zone pages show times in, named for the reader: "Japan Time" / 「日本時間」, or "UTC"."""
-    zone = get_timezone()
-    if str(zone) in ("UTC", "Etc/UTC"):
-        return "UTC"
-    return str(get_timezone_name(zone, "long", locale=get_locale()))
+    return _zone_texts()[0]
 
 
 def format_day(value: date | datetime) -> str:
@@ -164,6 +180,57 @@ def format_moment(value: datetime) -> str:
     )
 
 
+class MomentFormatter:
+    """``format_day`` and ``format_moment`` bound to one render: the same text, cheaper.
+
+    Flask-Babel looks up the locale, the zone and the date pattern on every call, and the
+    zone's name is formatted afresh each time; a page that lists many rows paid that per row.
+    Here they are looked up once, and each distinct value is formatted once per render.
+    """
+
+    def __init__(self) -> None:
+        self.locale = get_locale()
+        self.zone = get_timezone()
+        self.day_pattern = _date_pattern("date", "long")
+        self.zone_name = timezone_name()
+        self.moment_text = str(gettext("%(date)s %(time)s (%(zone)s)"))
+        self._days: dict[date | datetime, str] = {}
+        self._moments: dict[datetime, str] = {}
+
+    def _local(self, value: datetime) -> datetime:
+        """As Flask-Babel's ``to_user_timezone``: naive values are UTC."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return self.zone.normalize(value.astimezone(self.zone))  # type: ignore[no-any-return]
+
+    def day(self, value: date | datetime) -> str:
+        found = self._days.get(value)
+        if found is None:
+            local = self._local(value) if isinstance(value, datetime) else value
+            found = self._days[value] = str(
+                babel_dates.format_date(local, self.day_pattern, locale=self.locale)
+            )
+        return found
+
+    def moment(self, value: datetime) -> str:
+        found = self._moments.get(value)
+        if found is None:
+            clock = babel_dates.format_time(value, "HH:mm", tzinfo=self.zone, locale=self.locale)
+            found = self._moments[value] = self.moment_text % {
+                "date": self.day(value),
+                "time": clock,
+                "zone": self.zone_name,
+            }
+        return found
+
+
+def _date_pattern(kind: str, name: str) -> str:
+    """The pattern Flask-Babel would use for ``format_date(value, name)`` (its own ``_get_format``):
+    the app's ``date_formats`` may replace a named format."""
+    formats = get_babel().instance.date_formats
+    return str(formats.get(f"{kind}.{name}") or name)
+
+
 def template_context() -> dict[str, Any]:
     """Names our templates rely on, whatever the host's Jinja set-up.
 
@@ -171,15 +238,18 @@ def template_context() -> dict[str, Any]:
     links to pages are given only where a URL can be built.
     """
     in_request = has_request_context()
+    ours = in_request and (request.blueprint or "").startswith("ome_privacy")
+    moments = MomentFormatter() if ours else None
     return {
         "request_url": request_url,
         "field_request_urls": field_request_urls,
         "ome_request_form_url": request_form_url() if in_request else None,
         "ome_cite": cite,
-        "ome_format_day": format_day,
-        "ome_format_moment": format_moment,
-        "ome_timezone_name": timezone_name(),
-        "ome_utc_example": format_time(datetime(2026, 9, 15, 5, 30, tzinfo=timezone.utc), "HH:mm"),
+        # On our own pages bound once per render (MomentFormatter); elsewhere Flask-Babel's own.
+        "ome_format_day": moments.day if moments else format_day,
+        "ome_format_moment": moments.moment if moments else format_moment,
+        "ome_timezone_name": moments.zone_name if moments else timezone_name(),
+        "ome_utc_example": _zone_texts()[1],
         "ome_policy_url": (
             optional_url(POLICY_ENDPOINT) if in_request and policy_for(_language())[0] is not None else None
         ),
@@ -190,7 +260,7 @@ def template_context() -> dict[str, Any]:
         "ome_cached_fragment": cached_fragment,
         # On our own pages: ``_``, ``ngettext`` and ``tr`` bound to the request's translations once
         # per render (i18n.template_i18n); the host's pages and mails keep Flask-Babel's own.
-        **(template_i18n() if in_request and (request.blueprint or "").startswith("ome_privacy") else {}),
+        **(template_i18n() if ours else {}),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from flask import Response, abort, render_template, stream_with_context
@@ -16,7 +17,7 @@ from flask_login import current_user
 
 from .. import audit, export, holdings
 from ..config import config_value
-from ..sources import Action, DataSource
+from ..sources import Action
 from ..state import current_privacy, current_state
 from ..withdrawal import decide
 from .common import current_user_id, optional_url
@@ -64,13 +65,11 @@ def export_page() -> str:
     """CSV links only for the sources that hold something (a header-only file helps nobody)."""
     privacy = current_privacy()
     user = current_user._get_current_object()
-    counts: dict[str, int | None] = {}
-    for source in privacy.sources:
-
-        def count(source: DataSource = source) -> int:
-            return source.count(user)
-
-        counts[source.key] = holdings.read_safely(privacy.session, source, count)
+    reads = [(source, partial(source.count, user)) for source in privacy.sources]
+    read = holdings.read_each_safely(privacy.session, reads)
+    counts: dict[str, int | None] = {
+        source.key: count for source, count in zip(privacy.sources, read, strict=True)
+    }
     return render_template(
         EXPORT_TEMPLATE,
         # None: the source could not be read just now; offer its CSV anyway (it will say so).

@@ -12,6 +12,9 @@ They run as *jobs*: a task registered by name and called with ids and a language
   the host's app, so the host's sources are there. A failure is retried after each of
   ``OME_PRIVACY_JOB_RETRY_INTERVALS`` seconds (backoff) and then recorded.
 
+A task that knows retrying cannot help (a recipient the mail server refuses for good)
+raises ``GiveUp``: the job is recorded as failed at once, without the automatic retries.
+
 The contract every task keeps (policy Art. 1.4: no personal data where it need not be):
 
 * **Ids and a language only.** Arguments are keyword arguments named ``language`` or
@@ -67,6 +70,7 @@ from .state import get_state
 __all__ = [
     "BACKENDS",
     "BUILTIN",
+    "GiveUp",
     "JobArgumentError",
     "JobFailed",
     "RetryRefused",
@@ -96,7 +100,7 @@ _ARGUMENT_NAME = re.compile(r"^(language|reference|[a-z][a-z0-9_]*_(id|key|refer
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 #: Package modules that register built-in tasks; imported before a task is looked up.
-BUILTIN_TASK_MODULES: tuple[str, ...] = ("flask_ome_privacy.execution",)
+BUILTIN_TASK_MODULES: tuple[str, ...] = ("flask_ome_privacy.execution", "flask_ome_privacy.mail")
 
 _PENDING = "ome_privacy_pending_jobs"
 _COMMITTED = "ome_privacy_jobs_committed"
@@ -116,14 +120,30 @@ class RetryRefused(ValueError):
     """The failure is unknown or already resolved."""
 
 
+class GiveUp(Exception):
+    """Raised by a task for a failure that trying again will not fix: recorded at once, not retried.
+
+    ``error_type`` names what went wrong (e.g. ``"SMTPRecipientsRefused"``) for the failure
+    table; like every error type there, a name, never a message. Staff may still retry it
+    (after fixing the cause) from the failure table.
+    """
+
+    def __init__(self, error_type: str) -> None:
+        super().__init__(error_type)
+        self.error_type = error_type
+
+
 class JobFailed(Exception):
     """A task raised. The message names the exception type and where, never the exception's text,
-    which may quote personal data; this is what RQ stores and what the logs show."""
+    which may quote personal data; this is what RQ stores and what the logs show.
+    ``permanent``: the task gave up (``GiveUp``), so no automatic retry."""
 
-    def __init__(self, task: str, error_type: str, where: str) -> None:
-        super().__init__(f"job {task} failed: {error_type} raised {where}".rstrip())
+    def __init__(self, task: str, error_type: str, where: str, *, permanent: bool = False) -> None:
+        text = f"job {task} failed: {error_type} raised {where}".rstrip()
+        super().__init__(f"{text} (permanent: not retried)" if permanent else text)
         self.task = task
         self.error_type = error_type
+        self.permanent = permanent
 
 
 # --- the registry ----------------------------------------------------------------------------------
@@ -412,6 +432,8 @@ def perform(name: str, arguments: dict[str, Any], failure_id: int | None = None)
         session.rollback()
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f"in {frame.name} ({frame.filename}:{frame.lineno})" if frame else ""
+        if isinstance(exc, GiveUp):
+            raise JobFailed(name, exc.error_type[:255], where, permanent=True) from None
         raise JobFailed(name, error_name(type(exc)), where) from None
 
 
@@ -589,6 +611,7 @@ def _worker_class() -> type:
             super().__init__(*args, **kwargs)
             self.app = app
             self._error_types: dict[str, str] = {}
+            self._permanent: set[str] = set()
 
         def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
             with self.app.app_context():
@@ -601,18 +624,25 @@ def _worker_class() -> type:
             exc = exc_info[1]
             if isinstance(exc, JobFailed):
                 self._error_types[job.id] = exc.error_type
+                if exc.permanent:
+                    self._permanent.add(job.id)
             elif exc_info[0] is not None:
                 self._error_types[job.id] = error_name(exc_info[0])
             super().handle_exception(job, *exc_info)
 
         def handle_job_failure(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> None:
+            retries = int(job.meta.get("ome_privacy_retries", 0))
+            attempt = retries - int(job.retries_left or 0) + 1
+            if job.id in self._permanent:
+                self._permanent.discard(job.id)
+                job.retries_left = 0  # the task gave up: RQ must not schedule the remaining retries
             gives_up = not job.should_retry
             try:
-                self._note_failure(job, gives_up)
+                self._note_failure(job, gives_up, attempt)
             finally:
                 super().handle_job_failure(job, queue, *args, **kwargs)
 
-        def _note_failure(self, job: Any, gives_up: bool) -> None:
+        def _note_failure(self, job: Any, gives_up: bool, attempt: int) -> None:
             # A horse killed outright (SIGKILL, out of memory) never reached handle_exception.
             error_type = self._error_types.pop(job.id, "WorkHorseTerminated")
             try:
@@ -621,7 +651,6 @@ def _worker_class() -> type:
                 log.error("job %s is not a flask-ome-privacy job; not recorded", job.id)
                 return
             retries = int(job.meta.get("ome_privacy_retries", 0))
-            attempt = retries - int(job.retries_left or 0) + 1
             if not gives_up:
                 log.warning(
                     "job %s %s: attempt %d of %d failed (%s); retrying in %s s",

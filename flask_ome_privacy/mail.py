@@ -10,10 +10,21 @@ business's contact — never the person's data or the decision itself (the perso
 that in the privacy center after signing in). The texts are templates
 (``ome_privacy/mail/<name>_subject.txt`` and ``<name>.txt``) a host can override.
 
-Mail goes out after the request is committed and never breaks it: ``send`` catches every
-failure, logs it without addresses, and returns a ``MailResult`` saying whether a retry
-(by the job layer) can help. ``send_after_commit`` ties a message to the session's
-commit: sent after it, dropped on rollback.
+Mail goes out through the job layer (``jobs.py``), after the request is committed, and never
+breaks it. ``queue_mail`` enqueues the task ``ome_privacy.send_mail`` with the request's id,
+the message's name and the language — never the address or a text. The task (inline right
+after the commit by default, or on an RQ worker) looks the address up through the host's
+``user_loader`` at send time, renders the message and sends it:
+
+* sent: an audit event ``request.mail_sent`` (ids only) records it, so a job run again (a
+  retry after a crash, a staff retry, a duplicate) sends nothing twice;
+* a failure retrying may fix (server down, timeout, 4xx): the task raises, so the job layer
+  retries it (RQ, with backoff) and records it in the failure table for a staff retry;
+* a permanent failure (the recipient refused for good, 5xx): logged, and recorded in the
+  failure table at once (``jobs.GiveUp``) rather than retried.
+
+``send`` itself catches every failure, logs it without addresses, and returns a
+``MailResult`` saying whether a retry can help.
 """
 
 from __future__ import annotations
@@ -28,14 +39,17 @@ from email.utils import make_msgid
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import sqlalchemy as sa
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, render_template, url_for
 from flask_babel import force_locale
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
+from werkzeug.routing import BuildError
 from werkzeug.utils import import_string
 
+from . import audit, jobs
 from .config import config_value
 from .i18n import translate
 from .lifecycle import RequestKind
+from .models import AuditEvent, PrivacyRequest
 from .state import get_state
 
 __all__ = [
@@ -44,14 +58,19 @@ __all__ = [
     "MailSender",
     "SmtpSender",
     "MailConfigError",
-    "PendingMail",
+    "QueuedMail",
     "check_config",
+    "enabled",
     "sender_for",
     "send",
-    "send_after_commit",
+    "queue_mail",
+    "send_mail",
+    "already_sent",
     "request_received",
     "decision_released",
     "MAIL_TEMPLATES",
+    "SEND_TASK",
+    "SENT_ACTION",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,6 +78,15 @@ log = logging.getLogger(__name__)
 SECURITY_CHOICES = ("starttls", "ssl", "none")
 #: The messages this module builds: their templates are ``ome_privacy/mail/<name>[_subject].txt``.
 MAIL_TEMPLATES = ("request_received", "decision_released")
+#: The job that sends one of them about one request.
+SEND_TASK = "ome_privacy.send_mail"
+#: The audit event left once a message went out (data: the message's name): the "already sent" mark.
+SENT_ACTION = "request.mail_sent"
+#: Where each message links to (a page of the requester's privacy center), when the app has it.
+LINK_ENDPOINTS = {
+    "request_received": "ome_privacy_account.new_request_done",
+    "decision_released": "ome_privacy_account.request_detail",
+}
 
 
 class MailConfigError(ValueError):
@@ -248,16 +276,23 @@ def _retryable(exc: BaseException) -> bool:
     return True  # connection refused, timeouts, TLS problems, authentication: fixable, retry
 
 
-def send(message: MailMessage, app: Flask | None = None, *, sender: MailSender | None = None) -> MailResult:
-    """Send ``message`` now. Never raises: a failure is logged (no addresses) and returned."""
-    app = app or get_state(current_app).app
+def enabled(app: Flask | None = None) -> bool:
+    """Is mail on (a host sender or an SMTP host configured)? Builds nothing, so never raises."""
+    app = app or current_app
+    return config_value("MAIL_SENDER", app) is not None or bool(config_value("MAIL_HOST", app))
+
+
+def _deliver(
+    message: MailMessage, app: Flask, sender: MailSender | None
+) -> tuple[MailResult, Exception | None]:
+    """One attempt; the result, and the exception when it failed (for the job layer to name)."""
     try:
         sender = sender or sender_for(app)
     except MailConfigError as exc:
         log.error("mail %s for %s not sent: mail is misconfigured (%s)", message.name, message.reference, exc)
-        return MailResult("failed", type(exc).__name__, retryable=True)
+        return MailResult("failed", type(exc).__name__, retryable=True), exc
     if sender is None:
-        return MailResult("disabled")
+        return MailResult("disabled"), None
     try:
         sender.send(message)
     except Exception as exc:  # the mail server, the network or the host's hook: never the request's problem
@@ -269,52 +304,125 @@ def send(message: MailMessage, app: Flask | None = None, *, sender: MailSender |
             type(exc).__name__,
             "; will be retried" if retryable else "; permanent",
         )
-        return MailResult("failed", type(exc).__name__, retryable=retryable)
+        return MailResult("failed", type(exc).__name__, retryable=retryable), exc
     log.info("mail %s for %s sent", message.name, message.reference)
-    return MailResult("sent")
+    return MailResult("sent"), None
 
 
-class PendingMail:
-    """A message waiting for its transaction: ``result`` is set once it was sent (or not)."""
-
-    def __init__(self, message: MailMessage) -> None:
-        self.message = message
-        self.result: MailResult | None = None
-        self.dropped = False
+def send(message: MailMessage, app: Flask | None = None, *, sender: MailSender | None = None) -> MailResult:
+    """Send ``message`` now. Never raises: a failure is logged (no addresses) and returned."""
+    return _deliver(message, app or get_state(current_app).app, sender)[0]
 
 
-_PENDING_KEY = "ome_privacy_pending_mail"
+# --- through the job layer -------------------------------------------------------------------
 
 
-def send_after_commit(session: Session | scoped_session[Any], message: MailMessage) -> PendingMail:
-    """Send ``message`` once ``session`` commits; forget it if the transaction rolls back.
+@dataclass(frozen=True)
+class QueuedMail:
+    """A message handed to the job layer: ``name`` about request ``request_id``, in ``language``.
 
-    Needs an app context: the app is taken from it now, its sender when the commit comes.
+    It goes once the caller's transaction commits (and never if it rolls back); whether it
+    was sent shows later in the audit trail (``request.mail_sent``) or the failure table.
     """
-    real: Session = session() if isinstance(session, scoped_session) else session
-    app = get_state(current_app).app
-    pending = PendingMail(message)
-    queue: list[tuple[PendingMail, Flask]] | None = real.info.get(_PENDING_KEY)
-    if queue is None:
-        queue = real.info[_PENDING_KEY] = []
-        sa.event.listen(real, "after_commit", _flush_pending)
-        sa.event.listen(real, "after_rollback", _drop_pending)
-    queue.append((pending, app))
-    return pending
+
+    request_id: int
+    name: str
+    language: str
 
 
-def _flush_pending(session: Session) -> None:
-    queue = session.info.get(_PENDING_KEY) or []
-    items, queue[:] = list(queue), []
-    for pending, app in items:
-        pending.result = send(pending.message, app)
+def queue_mail(app: Flask, request: PrivacyRequest, name: str, language: str | None) -> QueuedMail | None:
+    """Queue message ``name`` about ``request`` for after the commit; ``None`` when mail is off.
+
+    Only ids and the language go into the job (policy Art. 1.4): the address is looked up
+    and the text rendered when the job runs. Call inside the transaction that made the
+    request or the decision (``request.id`` must be flushed).
+    """
+    if name not in MAIL_TEMPLATES:
+        raise ValueError(f"unknown mail {name!r}: one of {', '.join(MAIL_TEMPLATES)}")
+    if not enabled(app):
+        return None
+    language = _language(app, language)
+    jobs.enqueue(app, SEND_TASK, request_id=int(request.id), message_key=name, language=language)
+    return QueuedMail(int(request.id), name, language)
 
 
-def _drop_pending(session: Session) -> None:
-    queue = session.info.get(_PENDING_KEY) or []
-    for pending, _app in queue:
-        pending.dropped = True
-    queue.clear()
+def already_sent(session: Session, request_id: int, name: str) -> bool:
+    """Has message ``name`` about this request gone out (its ``request.mail_sent`` event)?"""
+    events = session.scalars(
+        sa.select(AuditEvent.data).where(
+            AuditEvent.request_id == request_id, AuditEvent.action == SENT_ACTION
+        )
+    )
+    return any((data or {}).get("message") == name for data in events)
+
+
+def _link(app: Flask, name: str, reference: str) -> str | None:
+    """The absolute link the message gives, or ``None`` (the text then says where to look).
+
+    Built from the current request when there is one (an inline job, a staff retry), else
+    from Flask's ``SERVER_NAME`` (an RQ worker); without either there is no link.
+    """
+    endpoint = LINK_ENDPOINTS[name]
+    if endpoint not in app.view_functions:
+        return None
+    try:
+        return url_for(endpoint, reference=reference, _external=True)
+    except (RuntimeError, BuildError):  # outside a request and no SERVER_NAME
+        return None
+
+
+@jobs.BUILTIN.task(SEND_TASK)
+def send_mail(session: Session, *, request_id: int, message_key: str, language: str | None = None) -> None:
+    """The job: send message ``message_key`` about request ``request_id`` to its requester, once.
+
+    The address comes from the host's ``user_loader`` now, not from the job. A failure a
+    retry may fix raises (the job layer retries and records it); a permanent one raises
+    ``jobs.GiveUp`` (recorded, not retried). Nothing to send (no such request, no account,
+    no address, mail switched off since) is logged and ends the job.
+    """
+    state = get_state(current_app)
+    app = state.app
+    if message_key not in MAIL_TEMPLATES:
+        raise jobs.GiveUp("UnknownMessage")
+    if already_sent(session, request_id, message_key):
+        log.info("mail %s for request %s was already sent; not sent again", message_key, request_id)
+        return
+    request = session.get(PrivacyRequest, request_id)
+    if request is None or request.user_id is None:
+        log.info("mail %s for request %s not sent: no such request or no account", message_key, request_id)
+        return
+    if not enabled(app):
+        log.info("mail %s for %s not sent: mail is off", message_key, request.reference)
+        return
+    user = state.extension.load_user(request.user_id)
+    to = getattr(user, "email", None)
+    if not to:
+        log.info("mail %s for %s not sent: the account has no email address", message_key, request.reference)
+        return
+    message = _render(
+        app,
+        message_key,
+        str(to),
+        language,
+        request.reference,
+        request.kind,
+        _link(app, message_key, request.reference),
+    )
+    result, error = _deliver(message, app, None)
+    if result.status == "failed":
+        if result.retryable and error is not None:
+            raise error  # the job layer records its type only (its text may hold the address)
+        raise jobs.GiveUp(result.error or "MailFailed")
+    if result.sent:
+        audit.append(
+            session,
+            SENT_ACTION,
+            actor_id=None,
+            actor_role="system",
+            request_id=request.id,
+            subject_user_id=request.user_id,
+            data={"message": message_key, "language": message.language},
+        )
 
 
 # --- the messages ----------------------------------------------------------------------------

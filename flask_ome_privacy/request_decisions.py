@@ -437,10 +437,11 @@ def send_back(
 
 @dataclass(frozen=True)
 class Released:
-    """What a release left to do after the commit: announce the notice; the mail goes by itself."""
+    """What a release left to do after the commit: announce the notice; the mail goes by itself
+    (a job queued for after the commit; ``None`` when mail is off or there is no address)."""
 
     notification: Notification | None
-    mail: mail.PendingMail | None
+    mail: mail.QueuedMail | None
 
 
 def notice_items(request: PrivacyRequest) -> list[dict[str, Any]]:
@@ -486,7 +487,6 @@ def release(
     request: PrivacyRequest,
     *,
     staff_id: str,
-    link: str | None = None,
     expected_version: int | None = None,
 ) -> Released:
     """Release the decision notice: only when ``release_blockers`` is empty.
@@ -551,18 +551,10 @@ def release(
         request_id=request.id,
     )
     user = state.extension.load_user(request.user_id)
-    email = getattr(user, "email", None)
-    if not email:
+    if not getattr(user, "email", None):
         return Released(notification, None)
-    message = mail.decision_released(
-        str(email),
-        reference=request.reference,
-        kind=request.kind,
-        language=requester_language(state, request, user),
-        link=link,
-        app=state.app,
-    )
-    return Released(notification, mail.send_after_commit(session, message))
+    language = requester_language(state, request, user)
+    return Released(notification, mail.queue_mail(state.app, request, "decision_released", language))
 
 
 def action_of(request: PrivacyRequest) -> Action:

@@ -36,7 +36,7 @@ LEVELS: dict[str, int] = {
     "state": 2,
     "audit": 3,
     "documents": 3,
-    "mail": 3,
+    "mail": 4,  # hands its messages to the job layer (jobs)
     "jobs": 4,
     # domain
     "consents": 4,

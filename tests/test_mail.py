@@ -1,7 +1,9 @@
 """Email to requesters: the receipt and "the result is ready", in their language, never breaking a request.
 
 Every test talks to a real SMTP server (aiosmtpd) started here on a free loopback port, or
-to a port where nothing listens — no mocks of smtplib.
+to a port where nothing listens — no mocks of smtplib. Queued mail goes through the job
+layer (inline here: right after the commit); tests/test_wizard_mail.py follows it through
+the wizard, a staff retry and an RQ worker.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -30,7 +33,10 @@ from cryptography.x509.oid import NameOID
 from helpers import base_config
 from jinja2 import ChoiceLoader, DictLoader
 
-from flask_ome_privacy import mail, notify
+from example_app.models import User
+from flask_ome_privacy import mail, notify, privacy_requests
+from flask_ome_privacy.models import AuditEvent, JobFailure, PrivacyRequest
+from flask_ome_privacy.state import get_state
 
 ALICE = "alice.requester@example.com"
 FROM = "privacy-desk@crafters.example"
@@ -220,34 +226,94 @@ def test_a_recipient_refused_for_good_is_not_retried(app: Any, inbox: Inbox, cap
     assert ALICE not in caplog.text and "permanent" in caplog.text
 
 
-def test_mail_is_sent_after_the_commit_and_dropped_on_rollback(app: Any, db: Any, inbox: Inbox) -> None:
+def alices_request(app: Any, db: Any, kind: str = "correct") -> tuple[int, str]:
+    """A request of the demo's alice (her address is on her account), committed: (id, reference)."""
     with app.app_context():
-        notify.add(db.session, "1", "request", "Request received")
-        pending = mail.send_after_commit(db.session, receipt(app))
-        assert inbox.messages == [] and pending.result is None  # not before the commit
+        alice = db.session.scalar(sa.select(User).where(User.email == "alice@example.com"))
+        request = privacy_requests.submit(get_state(app), user_id=str(alice.id), kind=kind)
         db.session.commit()
-        assert pending.result == mail.MailResult("sent")
-        assert len(inbox.messages) == 1
+        return request.id, request.reference
 
-        notify.add(db.session, "1", "request", "Request received")
-        dropped = mail.send_after_commit(db.session, receipt(app, "en"))
+
+def mail_events(app: Any, db: Any, request_id: int) -> list[dict[str, Any]]:
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                sa.select(AuditEvent.data).where(
+                    AuditEvent.request_id == request_id, AuditEvent.action == mail.SENT_ACTION
+                )
+            )
+        )
+
+
+def test_queued_mail_goes_after_the_commit_to_the_accounts_address_and_never_on_rollback(
+    seeded_app: Any, db: Any, inbox: Inbox
+) -> None:
+    request_id, reference = alices_request(seeded_app, db)
+    with seeded_app.app_context():
+        request = db.session.get(PrivacyRequest, request_id)
+        notify.add(db.session, request.user_id, "request", "Request received")
+        queued = mail.queue_mail(seeded_app, request, "decision_released", "en")
+        assert queued == mail.QueuedMail(request_id, "decision_released", "en")
+        assert inbox.messages == []  # not before the commit
+        db.session.commit()
+    (envelope,) = inbox.messages
+    assert envelope.rcpt_tos == ["alice@example.com"]  # looked up when the job ran
+    received = inbox.parsed()
+    assert received["Subject"] == f"[WORLD OME NET] The result of your request {reference} is ready"
+    assert mail_events(seeded_app, db, request_id) == [{"message": "decision_released", "language": "en"}]
+
+    with seeded_app.app_context():
+        request = db.session.get(PrivacyRequest, request_id)
+        notify.add(db.session, request.user_id, "request", "Request received")
+        mail.queue_mail(seeded_app, request, "request_received", "en")
         db.session.rollback()
-        assert dropped.dropped and dropped.result is None
-        notify.add(db.session, "1", "request", "Something else")
+        notify.add(db.session, request.user_id, "request", "Something else")
         db.session.commit()  # a later transaction does not send the forgotten message
     assert len(inbox.messages) == 1
 
 
-def test_a_failed_mail_after_commit_leaves_the_committed_work_alone(app: Any, db: Any) -> None:
-    app.config["OME_PRIVACY_MAIL_PORT"] = free_port()
-    with app.app_context():
-        notification = notify.add(db.session, "1", "request", "Request received")
-        pending = mail.send_after_commit(db.session, receipt(app))
+def test_the_mail_job_carries_ids_and_the_language_never_the_address(seeded_app: Any, db: Any) -> None:
+    seeded_app.config["OME_PRIVACY_MAIL_PORT"] = free_port()  # down: the job is recorded, arguments and all
+    request_id, _reference = alices_request(seeded_app, db)
+    with seeded_app.app_context():
+        mail.queue_mail(seeded_app, db.session.get(PrivacyRequest, request_id), "request_received", "ja")
         db.session.commit()  # does not raise
-        assert pending.result is not None and pending.result.status == "failed" and pending.result.retryable
-        notification_id = notification.id
-    with app.app_context():
-        assert notify.unread_count(db.session, "1") == 1 and notification_id
+        (failure,) = db.session.scalars(sa.select(JobFailure))
+        assert (failure.task, failure.request_id, failure.status) == (mail.SEND_TASK, request_id, "failed")
+        assert failure.arguments == {
+            "request_id": request_id,
+            "message_key": "request_received",
+            "language": "ja",
+        }
+        assert failure.error_type == "ConnectionRefusedError"
+        assert "alice" not in repr(vars(failure))
+
+
+def test_a_recipient_refused_for_good_is_recorded_once_not_retried(
+    seeded_app: Any, db: Any, inbox: Inbox, caplog: Any
+) -> None:
+    inbox.refuse = True
+    request_id, _reference = alices_request(seeded_app, db)
+    with seeded_app.app_context(), caplog.at_level(logging.INFO):
+        mail.queue_mail(seeded_app, db.session.get(PrivacyRequest, request_id), "request_received", "en")
+        db.session.commit()
+        (failure,) = db.session.scalars(sa.select(JobFailure))
+        assert (failure.status, failure.attempts) == ("failed", 1)
+        assert failure.error_type == "SMTPRecipientsRefused"
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("flask_ome_privacy"))
+    assert "permanent" in ours and "alice" not in ours  # (the test server's own log names her)
+    assert inbox.messages == [] and mail_events(seeded_app, db, request_id) == []
+
+
+def test_with_mail_off_nothing_is_queued(seeded_app: Any, db: Any) -> None:
+    seeded_app.config["OME_PRIVACY_MAIL_HOST"] = None
+    request_id, _reference = alices_request(seeded_app, db)
+    with seeded_app.app_context():
+        request = db.session.get(PrivacyRequest, request_id)
+        assert mail.queue_mail(seeded_app, request, "request_received", "ja") is None
+        with pytest.raises(ValueError, match="unknown mail"):
+            mail.queue_mail(seeded_app, request, "password_reset", "ja")
 
 
 # --- configuration -------------------------------------------------------------------------------

@@ -362,18 +362,11 @@ def _submit(draft: RequestDraft) -> Page:
             )
         }
         return _render(draft, "check", status=429, errors=errors, **_context(draft, "check"))
-    email = getattr(user, "email", None)
-    if email and mail.sender_for() is not None:
+    if getattr(user, "email", None):
+        # A receipt per request, sent by a job after the commit (the job looks the address up).
         language = str(get_locale() or config_value("LANGUAGES")[0])
         for made in created:
-            message = mail.request_received(
-                str(email),
-                reference=made.reference,
-                kind=made.kind,
-                language=language,
-                link=url_for(".new_request_done", reference=made.reference, _external=True),
-            )
-            mail.send_after_commit(session, message)
+            mail.queue_mail(privacy.state.app, made, "request_received", language)
     session.commit()
     request_submitted.send(privacy.state.app, user=user, requests=created)
     return redirect(url_for(".new_request_done", reference=created[0].reference), code=303)

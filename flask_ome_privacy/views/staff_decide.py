@@ -287,10 +287,9 @@ def disclosure_mailed(reference: str) -> Response:
 def release_notice(reference: str) -> Response:
     _checked_form()
     version = _version()
-    link = optional_url("ome_privacy_account.request_detail", reference=reference, _external=True)
     return _act(
         reference,
-        lambda state, r: release(state, r, staff_id=current_user_id(), link=link, expected_version=version),
+        lambda state, r: release(state, r, staff_id=current_user_id(), expected_version=version),
         _("The decision notice was released to the requester."),
     )
 

@@ -212,6 +212,11 @@ class WaitingOn(str, enum.Enum):
         return WAITING_ON_LABELS[self]
 
     @property
+    def requester_label(self) -> str:
+        """The same wait as the requester reads it (their pages add "from you" / "on our side")."""
+        return REQUESTER_WAITING_ON_LABELS.get(self, WAITING_ON_LABELS[self])
+
+    @property
     def on_requester(self) -> bool:
         """The requester owes this (documents, an answer, the fee); the rest is on our side."""
         return self in (WaitingOn.REQUESTER, WaitingOn.FEE)
@@ -223,6 +228,11 @@ WAITING_ON_LABELS: dict[WaitingOn, str] = {
     WaitingOn.REVIEW: N_("Our review"),
     WaitingOn.APPROVAL: N_("A second staff member's approval"),
     WaitingOn.EXECUTION: N_("Carrying out the decision"),
+}
+
+#: Where the requester's pages word a wait differently: they are "the requester".
+REQUESTER_WAITING_ON_LABELS: dict[WaitingOn, str] = {
+    WaitingOn.REQUESTER: N_("Documents or an answer"),
 }
 
 

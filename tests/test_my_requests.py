@@ -422,8 +422,12 @@ def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
     assert len(references) == 3
     statuses = re.findall(r'omep-badge--(\w+)"', html)
     assert statuses == ["submitted", "awaiting_requester", "completed"]  # open first, newest first
+    # The requester reads what is owed as theirs, not as "the requester's".
+    assert "<strong>Documents or an answer</strong> (from you)" in html
     waiting = client.get(f"{LIST}/{references[1]}").get_data(as_text=True)
     assert "Something is missing from your request" in waiting and "Your identity document" in waiting
+    assert "<strong>Documents or an answer</strong> (from you)" in waiting
+    assert "from the requester" not in html + waiting
     done = client.get(f"{LIST}/{references[2]}").get_data(as_text=True)
     assert "What we decided, item by item" in done and "Refused" in done
     logout(client)

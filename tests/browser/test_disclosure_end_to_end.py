@@ -10,18 +10,14 @@ page; the staff request page and alice's released page are saved as screenshots.
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from PIL import Image
 
-from flask_ome_privacy import documents, privacy_requests
-from flask_ome_privacy.state import get_state
+from tests.browser.requests_setup import alices_disclosure
 
 try:
     from playwright.sync_api import expect
@@ -40,31 +36,6 @@ def browser_context_args() -> dict[str, Any]:
     }
 
 
-def alices_disclosure_request(app: Any) -> str:
-    """What alice's wizard leaves: a disclosure of her profile and surveys, electronic, with a
-    photo of her driving licence (the wizard itself has its own browser tests)."""
-    from example_app.models import User, db
-
-    out = io.BytesIO()
-    Image.new("RGB", (60, 40), (40, 90, 160)).save(out, "PNG")
-    with app.app_context():
-        alice = db.session.scalar(sa.select(User.id).where(User.email == "alice@example.com"))
-        state = get_state(app)
-        request = privacy_requests.submit(
-            state, user_id=str(alice), kind="disclose", scope={"sources": ["profile", "org_survey"]}
-        )
-        request.disclosure_method = "electronic"
-        documents.store(
-            state.session,
-            request.id,
-            "person_identity",
-            "drivers_licence",
-            documents.check_upload(out.getvalue(), app),
-        )
-        state.session.commit()
-        return request.reference
-
-
 def click(page: Any, name: str) -> None:
     page.get_by_role("button", name=name, exact=True).click()
     page.wait_for_load_state()
@@ -77,7 +48,7 @@ def flashed(page: Any, text: str) -> None:
 def test_staff_work_alices_disclosure_to_the_released_result_and_alice_downloads_her_package(
     page: Any, live_server: Any, browser_login: Any, check_a11y: Any, screenshot: Any, tmp_path: Path
 ) -> None:
-    reference = alices_disclosure_request(live_server.app)
+    reference, _document = alices_disclosure(live_server.app, ["profile", "org_survey"], method="electronic")
 
     # --- staff: find it on the queue and open it from there ------------------------------------
     browser_login(page, "staff@example.com")

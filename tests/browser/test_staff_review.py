@@ -5,19 +5,17 @@ incomplete when ``flask ome-privacy close-expired`` runs after the deadline.
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from PIL import Image
 
-from flask_ome_privacy import documents, privacy_requests
 from flask_ome_privacy.cli import privacy_cli
 from flask_ome_privacy.lifecycle import Status
 from flask_ome_privacy.models import PrivacyRequest, utcnow
 from flask_ome_privacy.state import get_state
+from tests.browser.requests_setup import alices_disclosure
 
 try:
     from playwright.sync_api import expect
@@ -25,36 +23,10 @@ except ImportError:  # the harness's fixtures skip these tests then (fail them u
     expect = None
 
 
-def alices_request(app: Any) -> tuple[str, int]:
-    """A disclosure request of alice's under identity review, with a PNG of her licence."""
-    from example_app.models import User, db
-
-    out = io.BytesIO()
-    Image.new("RGB", (60, 40), (40, 90, 160)).save(out, "PNG")
-    with app.app_context():
-        alice = db.session.scalar(sa.select(User.id).where(User.email == "alice@example.com"))
-        state = get_state(app)
-        request = privacy_requests.submit(
-            state, user_id=str(alice), kind="disclose", scope={"sources": ["profile"]}
-        )
-        doc = documents.store(
-            state.session,
-            request.id,
-            "person_identity",
-            "drivers_licence",
-            documents.check_upload(out.getvalue(), app),
-        )
-        privacy_requests.move(
-            state.session, request, Status.IDENTITY_REVIEW, actor_id=None, actor_role="system"
-        )
-        state.session.commit()
-        return request.reference, doc.id
-
-
 def test_staff_send_a_deficiency_notice_and_close_expired_closes_the_request(
     page: Any, live_server: Any, browser_login: Any, check_a11y: Any, screenshot: Any
 ) -> None:
-    reference, document_id = alices_request(live_server.app)
+    reference, document_id = alices_disclosure(live_server.app, ["profile"], status=Status.IDENTITY_REVIEW)
     browser_login(page, "staff@example.com")
     page.goto(f"/admin/privacy/requests/{reference}")
     expect(page.locator("html")).to_have_attribute("lang", "ja")

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
@@ -121,3 +122,17 @@ def error_page(error: HTTPException) -> tuple[str, int]:
     """Errors in the site's own layout and language, with a way back."""
     code = error.code or 500
     return render_template("error.html", code=code), code
+
+
+@bp.app_errorhandler(DBAPIError)
+def database_unavailable(error: DBAPIError) -> tuple[str, int, dict[str, str]]:
+    """The database went away mid-request (a failover, a restart): say so, and to try again.
+
+    Every change is one transaction, so the rolled-back one left nothing half done and
+    sending the form again is safe. Other database errors are bugs and stay a 500.
+    The page does not touch the database (no signed-in user's name in the header).
+    """
+    if not error.connection_invalidated:
+        raise error
+    db.session.rollback()
+    return render_template("unavailable.html"), 503, {"Retry-After": "5", "Cache-Control": "no-store"}

@@ -335,7 +335,7 @@ def test_the_connection_dropped_during_a_staff_post_rolls_back_and_the_same_form
     seeded_app, db, staff_client, terminator
 ):
     """Verifying identity writes its audit event, then moves the request: the connection goes in
-    between. The page is a server error; nothing of the step was kept; the same form, sent again,
+    between. The page says to try again (503); nothing of the step was kept; the same form, sent again,
     does it once."""
     from example_app.models import User
     from flask_ome_privacy import identity_checks, privacy_requests
@@ -374,7 +374,11 @@ def test_the_connection_dropped_during_a_staff_post_rolls_back_and_the_same_form
     finally:
         sa.event.remove(engine, "before_cursor_execute", drop_before_the_move)
     assert terminator.killed, "the connection was never dropped"
-    assert dropped.status_code == 500
+    # The site says to try again (nothing was saved halfway), not a bare 500.
+    assert dropped.status_code == 503, dropped.get_data(as_text=True)[:300]
+    assert dropped.headers["Retry-After"] == "5"
+    body = dropped.get_data(as_text=True)
+    assert "Nothing you sent was saved halfway" in body or "途中まで保存されたものはありません" in body
     after = load(seeded_app, reference)
     assert (after.status, after.version, after.identity_verified_at) == (
         "identity_review",

@@ -285,6 +285,19 @@ def test_bobs_deletion_staff_decides_staff2_approves_receipts_and_his_data_is_go
         ("processor:Survey Cloud Inc.", "erase"): "manual",
     }
     assert all(r.summary and r.attempts == 1 for r in request.receipts if r.status == "done")
+    # Staff read where and what in words, and the timeline names every step.
+    html = staff.get(f"/admin/privacy/requests/{reference}", headers={"Accept-Language": "en"}).get_data(
+        as_text=True
+    )
+    receipts_table = html[
+        html.index("<caption>Receipts</caption>") : html.index("</table>", html.index("<caption>Receipts"))
+    ]
+    assert '<th scope="row">Mailer KK (processor)</th>' in receipts_table
+    assert '<th scope="row">Profile and account</th>' in receipts_table and "<td>Erase</td>" in receipts_table
+    assert "org_survey" not in receipts_table
+    timeline = html[html.index('id="timeline"') :]
+    assert "Decision recorded" in timeline and "Decision approved by a second staff member" in timeline
+    assert "Carrying out started" in timeline and "request." not in timeline
 
     # His sessions ended with the deletion (the host's account_deleted hook).
     assert bob.get("/account/privacy/data").status_code == 302

@@ -455,3 +455,21 @@ def test_the_timeline_lists_staff_and_requester_events(seeded_app: Any, staff: A
         assert label in timeline
     assert "Answer from the requester" in timeline and "Sent again." in timeline
     assert "Deficiency notice (Your identity document)" in timeline  # the item by its name, not its code
+
+
+def test_every_event_the_package_records_on_a_request_has_a_timeline_label() -> None:
+    """A new audit action on a request must be named on the timeline, not shown as its code."""
+    import pathlib
+
+    from flask_ome_privacy.views.staff_request import TIMELINE_LABELS
+
+    package = pathlib.Path(__file__).resolve().parents[1] / "flask_ome_privacy"
+    written = set()
+    for path in package.rglob("*.py"):
+        written |= set(
+            re.findall(
+                r'"((?:request|identity|document|fee|deficiency|note|job)\.[a-z_]+)"', path.read_text()
+            )
+        )
+    assert "request.decided" in written and "fee.received" in written  # the scan finds them
+    assert sorted(written - set(TIMELINE_LABELS)) == []

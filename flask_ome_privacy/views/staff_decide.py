@@ -26,6 +26,7 @@ from ..decisions import (
     ItemKey,
     ReceiptState,
     RefusalGround,
+    TargetType,
     Verdict,
     execution_blockers,
     ground_article,
@@ -47,6 +48,7 @@ from ..request_decisions import (
     decision_of,
     facts_of,
     find_request,
+    receipt_key,
     release,
     requester_language,
     scope_keys,
@@ -54,11 +56,12 @@ from ..request_decisions import (
     stop_use_purposes,
 )
 from ..request_decisions import save_decision as save_items
-from ..sources import N_
+from ..sources import N_, Action
 from ..state import current_state
 
 if TYPE_CHECKING:
-    from ..models import PrivacyRequest
+    from ..models import ExecutionReceipt, PrivacyRequest
+    from ..state import PrivacyState
 from .common import ID, current_user_id, has_endpoint, optional_url, reference_or_404
 
 #: The request page (desk-review's), where every POST here returns.
@@ -329,6 +332,30 @@ def _item_label(state: Any, key: ItemKey) -> str:
     return label
 
 
+#: Source actions that are not also a request kind (the kinds carry their own labels).
+ACTION_LABELS = {Action.UNLINK.value: N_("Unlink"), Action.COLLECT.value: N_("Collect")}
+
+
+def receipt_where(state: PrivacyState, receipt: ExecutionReceipt) -> str:
+    """Where a receipt's work was done, as staff read it: the source's label or the processor."""
+    key = receipt_key(receipt)
+    if key.target_type is TargetType.PROCESSOR:
+        return str(_("%(name)s (processor)", name=key.target))
+    if key.target_type is TargetType.SUBSTITUTE:
+        return str(_("Substitute measure: %(name)s", name=key.target))
+    source = state.sources.get(key.target)
+    return translate(source.label) if source else key.target
+
+
+def receipt_action(action: str) -> str:
+    if action in ACTION_LABELS:
+        return str(_(ACTION_LABELS[action]))
+    try:
+        return str(_(RequestKind(action).label))
+    except ValueError:
+        return action
+
+
 def _lazy_staff_names(privacy_request: PrivacyRequest) -> Callable[[Any], str]:
     """Staff names for the section rendered on its own; the request page passes its own
     ``staff_name`` (one lookup for the whole page), so this one asks the host only if used."""
@@ -412,6 +439,8 @@ def decision_panel() -> dict[str, Any] | None:
         "print_url": url_for("ome_privacy_staff.disclosure_print", reference=privacy_request.reference),
         "form": ConfirmForm(),
         "receipt_label": lambda status_: ReceiptState(status_).label,
+        "receipt_where": lambda receipt: receipt_where(state, receipt),
+        "receipt_action": receipt_action,
         "staff_name": _lazy_staff_names(privacy_request),
         "has_request_page": has_endpoint(REQUEST_ENDPOINT),
     }

@@ -75,6 +75,23 @@ TIMELINE_LABELS = {
     "message.answer": N_("Answer from the requester"),
     "message.note": N_("Internal note"),
     "message.decision": N_("Decision notice"),
+    "request.assigned": N_("Assigned"),
+    "request.postal_registered": N_("Mailed request registered"),
+    "request.documents_attached": N_("Documents attached"),
+    "request.answered": N_("The requester answered"),
+    "request.decided": N_("Decision recorded"),
+    "request.sent_back": N_("Decision sent back to review"),
+    "request.approved": N_("Decision approved by a second staff member"),
+    "request.execution_started": N_("Carrying out started"),
+    "request.execution_retried": N_("Carrying out retried"),
+    "request.manual_task_done": N_("Manual task done"),
+    "request.executed": N_("Decision carried out"),
+    "request.released": N_("Result released"),
+    "request.disclosure_mailed": N_("Disclosure mailed"),
+    "request.mail_sent": N_("Email sent to the requester"),
+    "request.package_downloaded": N_("Package downloaded by the requester"),
+    "request.data_purged": N_("Documents and request details purged"),
+    "job.retried": N_("Failed job retried"),
 }
 
 

@@ -75,6 +75,7 @@ TIMELINE_LABELS = {
     "message.answer": N_("Answer from the requester"),
     "message.note": N_("Internal note"),
     "message.decision": N_("Decision notice"),
+    "job.retried": N_("Failed job retried"),
 }
 
 

@@ -10,7 +10,7 @@ redirect says how the retry went.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
@@ -19,12 +19,14 @@ from .. import execution, jobs, mail
 from ..config import config_value
 from ..forms import ConfirmForm
 from ..i18n import gettext as _
-from ..models import JobFailure, PrivacyRequest
 from ..request_decisions import find_request
 from ..sources import N_
 from ..state import current_privacy
 from .common import ID, current_user_id, reference_or_404
 from .staff_request import add_page_context
+
+if TYPE_CHECKING:
+    from ..models import JobFailure, PrivacyRequest
 
 #: What each job is called on the page; a task of the host's shows its registered name.
 TASK_LABELS = {

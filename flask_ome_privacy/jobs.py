@@ -52,8 +52,9 @@ import inspect
 import logging
 import re
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -81,10 +82,13 @@ __all__ = [
     "enqueue",
     "error_name",
     "failed_jobs",
+    "failure_of_request",
     "lookup",
     "perform",
     "record_failure",
+    "requests_with_failed_jobs",
     "retry",
+    "retry_in_flight",
     "run_worker",
     "validate_config",
 ]
@@ -117,7 +121,15 @@ class UnknownTask(LookupError):
 
 
 class RetryRefused(ValueError):
-    """The failure is unknown or already resolved."""
+    """The failure is unknown, already resolved, or being retried right now.
+
+    ``reason`` says which (``"unknown"``, ``"resolved"``, ``"retrying"``), so a page can tell
+    staff in their words without parsing the message.
+    """
+
+    def __init__(self, message: str, reason: str = "unknown") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class GiveUp(Exception):
@@ -401,7 +413,15 @@ def _run_inline(job: _Job) -> None:
             perform(job.task, job.arguments, job.failure_id)
         except JobFailed as failed:
             log.warning("%s (inline: recorded for a retry)", failed)
-            _record_in_new_context(job.app, job.task, job.arguments, 1, failed.error_type, job.failure_id)
+            _record_in_new_context(
+                job.app,
+                job.task,
+                job.arguments,
+                1,
+                failed.error_type,
+                job.failure_id,
+                permanent=failed.permanent,
+            )
         except Exception as exc:  # the task could not even start (unknown task, database down)
             log.error("job %s %s failed: %s", job.task, _ids(job.arguments), type(exc).__name__)
             _record_in_new_context(job.app, job.task, job.arguments, 1, error_name(type(exc)), job.failure_id)
@@ -466,8 +486,12 @@ def record_failure(
     error_type: str,
     failure_id: int | None = None,
     job_id: str | None = None,
+    permanent: bool = False,
 ) -> JobFailure:
-    """Record that a job gave up: a new row, or the row a staff retry came from (flushes)."""
+    """Record that a job gave up: a new row, or the row a staff retry came from (flushes).
+
+    ``permanent``: the task raised ``GiveUp`` (trying again cannot help until the cause is fixed).
+    """
     now = utcnow()
     failure = session.get(JobFailure, failure_id) if failure_id is not None else None
     if failure is None:
@@ -485,6 +509,7 @@ def record_failure(
     failure.status = FAILED
     failure.attempts = (failure.attempts or 0) + attempts
     failure.error_type = error_type[:255]
+    failure.permanent = permanent
     failure.failed_at = now
     failure.job_id = job_id
     session.flush()
@@ -499,6 +524,8 @@ def _record_in_new_context(
     error_type: str,
     failure_id: int | None,
     job_id: str | None = None,
+    *,
+    permanent: bool = False,
 ) -> None:
     """Write the failure in a transaction of its own; if even that fails, the log says so."""
 
@@ -513,6 +540,7 @@ def _record_in_new_context(
                 error_type=error_type,
                 failure_id=failure_id,
                 job_id=job_id,
+                permanent=permanent,
             )
             session.commit()
         except Exception as exc:
@@ -537,6 +565,48 @@ def failed_jobs(
     return list(session.scalars(statement))
 
 
+def failure_of_request(session: Session, request_id: int, failure_id: int) -> JobFailure | None:
+    """Failure ``failure_id`` if it belongs to request ``request_id`` (else ``None``: a page 404s)."""
+    failure = session.get(JobFailure, failure_id)
+    if failure is None or failure.request_id != request_id:
+        return None
+    return failure
+
+
+def requests_with_failed_jobs(session: Session, request_ids: Sequence[int]) -> set[int]:
+    """Which of ``request_ids`` have a job that failed and is not resolved: one indexed query.
+
+    For the desk's queue mark; the statement is the same however many requests there are.
+    """
+    if not request_ids:
+        return set()
+    found = session.scalars(
+        sa.select(JobFailure.request_id)
+        .where(JobFailure.request_id.in_(list(request_ids)), JobFailure.status != RESOLVED)
+        .distinct()
+    )
+    return {int(request_id) for request_id in found if request_id is not None}
+
+
+def retry_in_flight(failure: JobFailure, app: Flask, now: datetime | None = None) -> bool:
+    """Is a retry of ``failure`` still running or queued, so a second one would only run it twice?
+
+    A retry marks the row ``retrying`` until the job ends. One that stays so longer than the
+    job could take is stale (the process died, a worker was lost, Redis was emptied), and
+    staff may retry it again: inline, one attempt of ``OME_PRIVACY_JOB_TIMEOUT``; on RQ,
+    every attempt plus the backoff between them (``OME_PRIVACY_JOB_RETRY_INTERVALS``).
+    """
+    if failure.status != RETRYING or failure.retried_at is None:
+        return False
+    timeout = int(config_value("JOB_TIMEOUT", app))
+    if config_value("JOBS", app) == "rq":
+        intervals = [int(i) for i in config_value("JOB_RETRY_INTERVALS", app)]
+        longest = timeout * (len(intervals) + 1) + sum(intervals)
+    else:
+        longest = timeout
+    return (now or utcnow()) - failure.retried_at < timedelta(seconds=longest)
+
+
 def retry(
     session: Session, job_id: int, *, actor_id: str | None = None, app: Flask | None = None
 ) -> JobFailure:
@@ -544,7 +614,8 @@ def retry(
 
     Marks it ``retrying`` and leaves an audit event; the job marks it resolved when it
     succeeds, or records the new failure on the same row. Raises ``RetryRefused`` for an
-    unknown or resolved failure. ``app`` defaults to the current app (its backend is used).
+    unknown or resolved failure, or one whose last retry is still in flight
+    (``retry_in_flight``). ``app`` defaults to the current app (its backend is used).
     """
 
     app = app or get_state(current_app).app
@@ -552,7 +623,9 @@ def retry(
     if failure is None:
         raise RetryRefused(f"no failed job {job_id}")
     if failure.status == RESOLVED:
-        raise RetryRefused(f"failed job {job_id} is already resolved")
+        raise RetryRefused(f"failed job {job_id} is already resolved", "resolved")
+    if retry_in_flight(failure, app):
+        raise RetryRefused(f"failed job {job_id} is being retried", "retrying")
     task = lookup(app, failure.task)
     arguments = check_arguments(app, task, failure.arguments or {})
     failure.status = RETRYING
@@ -633,16 +706,17 @@ def _worker_class() -> type:
         def handle_job_failure(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> None:
             retries = int(job.meta.get("ome_privacy_retries", 0))
             attempt = retries - int(job.retries_left or 0) + 1
-            if job.id in self._permanent:
+            permanent = job.id in self._permanent
+            if permanent:
                 self._permanent.discard(job.id)
                 job.retries_left = 0  # the task gave up: RQ must not schedule the remaining retries
             gives_up = not job.should_retry
             try:
-                self._note_failure(job, gives_up, attempt)
+                self._note_failure(job, gives_up, attempt, permanent)
             finally:
                 super().handle_job_failure(job, queue, *args, **kwargs)
 
-        def _note_failure(self, job: Any, gives_up: bool, attempt: int) -> None:
+        def _note_failure(self, job: Any, gives_up: bool, attempt: int, permanent: bool = False) -> None:
             # A horse killed outright (SIGKILL, out of memory) never reached handle_exception.
             error_type = self._error_types.pop(job.id, "WorkHorseTerminated")
             try:
@@ -663,6 +737,8 @@ def _worker_class() -> type:
                 )
                 return
             log.error("job %s %s gave up after %d attempt(s): %s", name, _ids(arguments), attempt, error_type)
-            _record_in_new_context(self.app, name, arguments, attempt, error_type, failure_id, job.id)
+            _record_in_new_context(
+                self.app, name, arguments, attempt, error_type, failure_id, job.id, permanent=permanent
+            )
 
     return AppWorker

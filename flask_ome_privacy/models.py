@@ -361,6 +361,8 @@ class JobFailure(Base):
     status: Mapped[str] = mapped_column(sa.String(16), index=True)  # failed | retrying | resolved
     attempts: Mapped[int] = mapped_column(default=0)
     error_type: Mapped[str] = mapped_column(sa.String(255))
+    #: The task gave up for good (``jobs.GiveUp``): trying again cannot help until the cause is fixed.
+    permanent: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     job_id: Mapped[str | None] = mapped_column(sa.String(64))  # the RQ job of the last attempt
     first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
     failed_at: Mapped[datetime] = mapped_column(default=utcnow)

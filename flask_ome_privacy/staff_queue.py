@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, documents, privacy_requests
+from . import audit, documents, jobs, privacy_requests
 from .documents import CleanDocument, DocType, DocumentRole
 from .lifecycle import CLOSED_STATUSES, FeeStatus, RequesterType, RequestKind, Status
 from .models import PrivacyRequest, RequestMessage, StatusCount, utcnow
@@ -135,6 +135,8 @@ class QueueRow:
     days_left: int
     paused: bool
     answered: bool
+    #: A background job about it failed and is not resolved (retry it on the request page).
+    failed_job: bool = False
 
     @property
     def overdue(self) -> bool:
@@ -195,8 +197,8 @@ def queue(
 ) -> QueuePage:
     """One page of open requests in due order, starting after ``after`` (or ending before ``before``).
 
-    Keyset paging on ``(due_at, id)``: two queries for the rows (the page, and what the
-    requester answered), whatever the depth. ``newest_due_first`` reverses the order.
+    Keyset paging on ``(due_at, id)``: three queries for the rows (the page, what the
+    requester answered, which have a failed job), whatever the depth. ``newest_due_first`` reverses the order.
     """
     now = now or utcnow()
     key = sa.tuple_(PrivacyRequest.due_at, PrivacyRequest.id)
@@ -222,8 +224,10 @@ def queue(
     found = found[:page_size]
     if backwards:
         found.reverse()
-    answered = _answered(session, [r.id for r in found])
-    rows = [_row(r, now, r.id in answered) for r in found]
+    ids = [r.id for r in found]
+    answered = _answered(session, ids)
+    failed = jobs.requests_with_failed_jobs(session, ids)
+    rows = [_row(r, now, r.id in answered, r.id in failed) for r in found]
     first, last = (
         (Cursor(found[0].due_at, found[0].id), Cursor(found[-1].due_at, found[-1].id))
         if found
@@ -237,7 +241,7 @@ def queue(
     return QueuePage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor)
 
 
-def _row(request: PrivacyRequest, now: datetime, answered: bool) -> QueueRow:
+def _row(request: PrivacyRequest, now: datetime, answered: bool, failed_job: bool) -> QueueRow:
     clock = privacy_requests.clock_of(request)
     return QueueRow(
         request=request,
@@ -249,6 +253,7 @@ def _row(request: PrivacyRequest, now: datetime, answered: bool) -> QueueRow:
         days_left=clock.days_left(now),
         paused=clock.paused_since is not None,
         answered=answered,
+        failed_job=failed_job,
     )
 
 

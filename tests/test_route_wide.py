@@ -35,8 +35,8 @@ from helpers import DEMO_PASSWORD, LOGIN_URL, extract_csrf_token
 from privacy_host import NEWSLETTER, ChirpSource, MakeHost, NotesSource, SurveySource
 from werkzeug.routing import IntegerConverter, Rule
 
-from flask_ome_privacy import N_, drafts, execution, notify, privacy_requests
-from flask_ome_privacy.config import DEFAULT_CONFIG
+from flask_ome_privacy import N_, drafts, execution, jobs, mail, notify, privacy_requests
+from flask_ome_privacy.config import DEFAULT_CONFIG, config_value
 from flask_ome_privacy.decisions import ItemDecision, Verdict
 from flask_ome_privacy.extension import get_state
 from flask_ome_privacy.lifecycle import Status
@@ -207,6 +207,22 @@ def _released_disclosure_for(site: Site, user_id: str) -> dict[str, Any]:
         return {"reference": reference}
 
 
+def _failed_job_for(site: Site, user_id: str) -> dict[str, Any]:
+    """A request of ``user_id``'s whose receipt mail job failed (recorded as the job layer does)."""
+    with site.app.app_context():
+        request = privacy_requests.submit(get_state(site.app), user_id=user_id, kind="correct")
+        arguments = {
+            "request_id": request.id,
+            "message_key": "request_received",
+            "language": config_value("LANGUAGES", site.app)[0],
+        }
+        failure = jobs.record_failure(
+            site.session, mail.SEND_TASK, arguments, attempts=1, error_type="ConnectionRefusedError"
+        )
+        site.session.commit()
+        return {"reference": request.reference, "job_id": failure.id}
+
+
 DECISION_ENDPOINTS = (
     "decide",
     "approve_decision",
@@ -235,6 +251,7 @@ OWNED: dict[str, Callable[[Site, str], dict[str, Any]]] = {
     "ome_privacy_staff.assign": _open_request_for,
     "ome_privacy_staff.release": _open_request_for,
     **{f"ome_privacy_staff.{name}": _decided_request_for for name in DECISION_ENDPOINTS},
+    "ome_privacy_staff.retry_job": _failed_job_for,
 }
 
 

@@ -7,6 +7,7 @@ from flask import Blueprint
 from . import staff_queue
 from .common import make_blueprint, require_staff
 from .staff_decide import register_decide_routes
+from .staff_jobs import register_job_routes
 from .staff_queue import queue, register_mailed
 from .staff_request import register_request_pages
 from .staff_trail import register_trail_routes
@@ -20,4 +21,5 @@ def build_staff_blueprint() -> Blueprint:
     register_request_pages(bp)
     register_trail_routes(bp)
     register_decide_routes(bp)
+    register_job_routes(bp)
     return bp

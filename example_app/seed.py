@@ -12,9 +12,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from flask_ome_privacy import deficiency, documents, privacy_requests
+from flask_ome_privacy import deficiency, documents, identity_checks, privacy_requests
+from flask_ome_privacy.decisions import ItemDecision, Verdict
+from flask_ome_privacy.identity_checks import IdentityMethod
 from flask_ome_privacy.lifecycle import Status
 from flask_ome_privacy.models import DecisionItem, PrivacyRequest, RequestMessage
+from flask_ome_privacy.request_decisions import save_decision, scope_keys
+from flask_ome_privacy.staff_queue import Originals, register_postal
 from flask_ome_privacy.state import current_state
 
 from .extensions import privacy
@@ -257,18 +261,25 @@ def seed_demo_requests(now: datetime | None = None) -> int:
     Made the way the privacy desk makes them — ``privacy_requests.submit`` and ``move`` — so the
     clock, the due dates and the audit trail are real: alice has one just submitted (a disclosure
     with the fee outstanding), one waiting for her with a deficiency notice, one completed with
-    its decision item by item; bob has one overdue under review. Needs an app context; commits.
+    its decision item by item; bob has one overdue under review and his account's deletion in
+    identity review, due within three days; carol's account deletion is decided and waits for a
+    second staff member's approval (four-eyes); a disclosure came by post from someone without an
+    account. Needs an app context; commits.
     """
     users = dict(
         db.session.execute(
             sa.select(User.email, User.id).where(
-                User.email.in_(["alice@example.com", "bob@example.com", "staff@example.com"])
+                User.email.in_(
+                    ["alice@example.com", "bob@example.com", "carol@example.com", "staff@example.com"]
+                )
             )
         ).all()
     )
-    if len(users) < 3:
+    if len(users) < 4:
         return 0
-    alice, bob, staff = (str(users[e]) for e in ("alice@example.com", "bob@example.com", "staff@example.com"))
+    alice, bob, carol, staff = (
+        str(users[f"{name}@example.com"]) for name in ("alice", "bob", "carol", "staff")
+    )
     has_some = db.session.scalar(
         sa.select(sa.func.count(PrivacyRequest.id)).where(PrivacyRequest.user_id.in_([alice, bob]))
     )
@@ -347,5 +358,39 @@ def seed_demo_requests(now: datetime | None = None) -> int:
     erase.ground = "no_longer_needed"
     walk(erase, 18, Status.IDENTITY_REVIEW, Status.UNDER_REVIEW)
 
+    # bob: deleting his account, in identity review with one check ticked; due within three days.
+    delete = submit(bob, "delete", 12, {})
+    identity_checks.start_identity_review(db.session, delete, actor_id=staff)
+    first_check = identity_checks.checks_for(delete)[0].value
+    identity_checks.record_checks(db.session, delete, [first_check], actor_id=staff)
+
+    # carol (Facebook only) closes her account: identity verified and the deletion decided by
+    # staff; it waits for a second staff member's approval before anything is erased.
+    closing = submit(carol, "delete", 6, {})
+    identity_checks.start_identity_review(db.session, closing, actor_id=staff)
+    every_check = [check.value for check in identity_checks.checks_for(closing)]
+    identity_checks.record_checks(db.session, closing, every_check, actor_id=staff)
+    identity_checks.verify_identity(db.session, closing, IdentityMethod.UPLOADED_DOCUMENTS, actor_id=staff)
+    grant_all = [
+        ItemDecision(source=key.source, field=key.field, verdict=Verdict.GRANTED)
+        for key in scope_keys(state, closing)
+    ]
+    save_decision(state, closing, grant_all, staff_id=staff)
+
+    # A disclosure that came by post from someone without an account, to be answered on paper.
+    mailed = register_postal(
+        state,
+        staff_id=staff,
+        kind="disclose",
+        requester_type="self",
+        received_at=now - timedelta(days=3),
+        user_id=None,
+        postal_name="高橋 健一",
+        postal_address="〒190-0022 東京都立川市錦町1-2-3",
+        details="会員登録の有無を含め、保有している個人情報の開示を求めます。",
+        originals=Originals.RETURNED,
+    )
+    mailed.disclosure_method = "paper"
+
     db.session.commit()
-    return 4
+    return 7

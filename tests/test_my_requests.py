@@ -413,7 +413,7 @@ def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
     from example_app.seed import seed_demo_requests
 
     with seeded_app.app_context():
-        assert seed_demo_requests() == 4
+        assert seed_demo_requests() == 7
         assert seed_demo_requests() == 0  # a second run adds nothing
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     login(client, "alice@example.com")
@@ -439,6 +439,11 @@ def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
     queue = client.get("/admin/privacy/").get_data(as_text=True)
     assert all(reference in queue for reference in references[:2])
     assert "overdue" in queue
+    # What a real day at the desk looks like: every open state, a row due soon, one by post.
+    badges = set(re.findall(r'omep-badge--(\w+)"', queue))
+    assert {"submitted", "identity_review", "awaiting_requester", "under_review", "approved"} <= badges
+    assert "omep-row--due-soon" in queue and "omep-row--overdue" in queue
+    assert "Postal" in queue
 
 
 # --- cost: statements per page stay flat as requests and their steps grow ---------------------------

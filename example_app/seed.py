@@ -6,11 +6,13 @@ ones alone, so running it twice is harmless. All demo data is made up.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
+from PIL import Image, ImageDraw
 
 from flask_ome_privacy import deficiency, documents, identity_checks, privacy_requests
 from flask_ome_privacy.decisions import ItemDecision, Verdict
@@ -255,6 +257,18 @@ class _ChecklistEntry:
     message: str
 
 
+def _attach_sample_licence(request: PrivacyRequest) -> None:
+    """A stand-in for the photo of a driving licence the requester uploaded: a plain picture with
+    the word SAMPLE, checked and encrypted like any upload, so staff can open it on the desk."""
+    picture = Image.new("RGB", (480, 300), (226, 236, 244))
+    ImageDraw.Draw(picture).text((24, 24), "SAMPLE - demo identity document", fill=(20, 40, 80))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    documents.store(
+        db.session, request.id, "person_identity", "drivers_licence", documents.check_upload(out.getvalue())
+    )
+
+
 def seed_demo_requests(now: datetime | None = None) -> int:
     """Add alice's and bob's demo requests unless they have some already; returns how many were added.
 
@@ -360,17 +374,24 @@ def seed_demo_requests(now: datetime | None = None) -> int:
 
     # bob: deleting his account, in identity review with one check ticked; due within three days.
     delete = submit(bob, "delete", 12, {})
+    _attach_sample_licence(delete)
     identity_checks.start_identity_review(db.session, delete, actor_id=staff)
     first_check = identity_checks.checks_for(delete)[0].value
-    identity_checks.record_checks(db.session, delete, [first_check], actor_id=staff)
+    identity_checks.record_checks(
+        db.session, delete, [first_check], actor_id=staff, now=now - timedelta(days=10)
+    )
 
     # carol (Facebook only) closes her account: identity verified and the deletion decided by
     # staff; it waits for a second staff member's approval before anything is erased.
     closing = submit(carol, "delete", 6, {})
+    _attach_sample_licence(closing)
     identity_checks.start_identity_review(db.session, closing, actor_id=staff)
     every_check = [check.value for check in identity_checks.checks_for(closing)]
-    identity_checks.record_checks(db.session, closing, every_check, actor_id=staff)
-    identity_checks.verify_identity(db.session, closing, IdentityMethod.UPLOADED_DOCUMENTS, actor_id=staff)
+    checked_at = now - timedelta(days=4)
+    identity_checks.record_checks(db.session, closing, every_check, actor_id=staff, now=checked_at)
+    identity_checks.verify_identity(
+        db.session, closing, IdentityMethod.UPLOADED_DOCUMENTS, actor_id=staff, now=checked_at
+    )
     grant_all = [
         ItemDecision(source=key.source, field=key.field, verdict=Verdict.GRANTED)
         for key in scope_keys(state, closing)

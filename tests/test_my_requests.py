@@ -408,13 +408,23 @@ def test_request_data_never_appears_in_the_data_page_the_export_or_the_overview(
 
 
 def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
-    seeded_app: Any, client: Any, login: Any, logout: Any
+    seeded_app: Any, db: Any, client: Any, login: Any, logout: Any
 ) -> None:
     from example_app.seed import seed_demo_requests
 
     with seeded_app.app_context():
         assert seed_demo_requests() == 7
         assert seed_demo_requests() == 0  # a second run adds nothing
+        from flask_ome_privacy.models import PrivacyRequest, RequestDocument
+
+        verified = db.session.scalars(
+            sa.select(PrivacyRequest).where(PrivacyRequest.identity_verified_at.is_not(None))
+        ).all()
+        assert verified, "the demo has a request past identity review"
+        for request in verified:  # verified from documents that are really there, for staff to open
+            assert db.session.scalar(
+                sa.select(sa.func.count(RequestDocument.id)).where(RequestDocument.request_id == request.id)
+            )
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     login(client, "alice@example.com")
     html = client.get(LIST).get_data(as_text=True)

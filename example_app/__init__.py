@@ -77,6 +77,15 @@ def load_user_by_privacy_id(user_id: str) -> User | None:
     return db.session.get(User, number)
 
 
+@privacy.staff_members
+def everyone_at_the_desk() -> list[tuple[int, str]]:
+    """Staff accounts by name, offered on the queue to assign a request to."""
+    rows = db.session.execute(
+        sa.select(User.id, User.name).where(User.is_staff.is_(True)).order_by(User.name)
+    )
+    return [(user_id, name or "") for user_id, name in rows]
+
+
 @privacy.staff_names
 def staff_display_names(ids: list[str]) -> dict[str, str]:
     """The desk names staff by their display name: one query for every staff id on a page.

@@ -54,6 +54,7 @@ class OmePrivacy:
         self._user_lookup: Callable[[str], Iterable[tuple[Any, str]]] | None = None
         self._account_deleted: Callable[[Any], Any] | None = None
         self._staff_names: Callable[[list[str]], Mapping[Any, Any]] | None = None
+        self._staff_members: Callable[[], Iterable[tuple[Any, Any]]] | None = None
         if app is not None:
             self.init_app(app, db=db)
 
@@ -167,6 +168,24 @@ class OmePrivacy:
         these names: their pages say "our staff"."""
         self._staff_names = func
         return func
+
+    def staff_members(self, func: Loader) -> Loader:
+        """``@privacy.staff_members``: ``func() -> [(id, display name), ...]``, everyone who works
+        the desk. With it the queue offers staff by name to assign a request to and to filter
+        by; without it staff type a user id. Called once per queue page."""
+        self._staff_members = func
+        return func
+
+    def list_staff(self) -> list[tuple[str, str]]:
+        """``(id, name)`` of every staff member, by name; empty when the host has no
+        ``staff_members`` hook (the queue then asks for a user id)."""
+        if self._staff_members is None:
+            return []
+        members = [(str(staff_id), str(name or "").strip()) for staff_id, name in self._staff_members()]
+        return sorted(
+            ((staff_id, name or gettext("Staff #%(id)s", id=staff_id)) for staff_id, name in members),
+            key=lambda member: member[1],
+        )
 
     def names_of_staff(self, ids: Iterable[Any]) -> dict[str, str]:
         """``{id: name}`` for every non-empty id given, from one call of the host's

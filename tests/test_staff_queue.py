@@ -581,3 +581,38 @@ def test_the_queue_and_the_register_page_are_in_japanese(
         as_text=True
     )
     assert "郵送の請求を登録" in html and "原本" in html
+
+
+def test_staff_are_offered_by_name_to_assign_to_and_filter_by(
+    seeded_app: Any, db: Any, client: Any, login: Any, monkeypatch: Any
+) -> None:
+    ids = mixed_queue(seeded_app, db)
+    login(client, "staff@example.com")
+    html = queue_text(client)
+    row = request_row(seeded_app, db, "PR-NEWX-0003")
+    form = html[html.index(f'id="omep-assign-{row.id}"') :]
+    options = re.findall(r'<option value="(\d+)">([^<]+)</option>', form[: form.index("</select>")])
+    with seeded_app.app_context():
+        from example_app.models import User
+
+        names = dict(db.session.execute(sa.select(User.email, User.name)).all())
+    # Every staff member by the name the site gives them, the signed-in one marked; nobody else.
+    assert dict(options) == {
+        ids["staff@example.com"]: f"{names['staff@example.com']} (you)",
+        ids["staff2@example.com"]: names["staff2@example.com"],
+    }
+    assert ids["alice@example.com"] not in dict(options)
+    assert "Assign to (staff user id)" not in html and '<select id="omep-assignee" name="assignee">' in html
+    chosen = queue_text(client, f"?assignee={ids['staff2@example.com']}")
+    assert f'<option value="{ids["staff2@example.com"]}" selected>' in chosen
+    # The choice posts the same id the typed form did.
+    response = post_action(client, "PR-NEWX-0003", "assign", row.version, assignee=ids["staff2@example.com"])
+    assert response.status_code == 303
+    assert request_row(seeded_app, db, "PR-NEWX-0003").assigned_to == ids["staff2@example.com"]
+
+    # A site without the staff_members hook: staff type the user id, as before.
+    from example_app.extensions import privacy
+
+    monkeypatch.setattr(privacy, "_staff_members", None)
+    plain = queue_text(client)
+    assert "Assign to (staff user id)" in plain and 'name="assignee" type="text"' in plain

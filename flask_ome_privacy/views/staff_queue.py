@@ -84,6 +84,8 @@ def queue() -> str:
         rows=result.rows,
         # One call of the host's staff_names hook for every assignee on the page.
         staff_names=current_privacy().names_of_staff(row.request.assigned_to for row in result.rows),
+        # Everyone at the desk by name, for "assign to" and the assignee filter (host hook).
+        staff_choices=current_privacy().list_staff(),
         counts=staff_queue.status_counts(session),
         filters=filters,
         filter_args=_filter_args(),

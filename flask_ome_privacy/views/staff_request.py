@@ -295,6 +295,7 @@ def render_page(
         "may_send_notice": Status(privacy_request.status) in deficiency_notices.NOTICE_STATUSES,
         "answer_days": config_value("DEFICIENCY_ANSWER_DAYS"),
         "inline_types": INLINE_TYPES,
+        "doc_type_labels": {doc_type.value: doc_type.label for doc_type in documents.DocType},
         "requester_label": review.requester_of(privacy_request).label,
         "fee_label": FEE_LABELS.get(privacy_request.fee_status, privacy_request.fee_status),
         "method_label": (

@@ -11,6 +11,7 @@ policy's baseline is "additional" and follows one of those two rules. No Flask h
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -147,6 +148,13 @@ class PurposeRegister:
 
     def category(self, key: str) -> Category:
         return self.categories[key]
+
+    def fingerprint(self) -> str:
+        """A digest of every category and purpose (text, version, dates, rule): it changes when
+        a host adds or rewords a purpose after start-up, so pages cached from the register
+        (the public purposes page) are rendered again."""
+        parts = [repr(c) for c in self.categories.values()] + [repr(p) for p in self.purposes.values()]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def for_category(self, key: str) -> list[Purpose]:
         return [p for p in self.purposes.values() if p.category == key]

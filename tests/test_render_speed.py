@@ -161,3 +161,43 @@ def test_the_bound_date_helpers_say_exactly_what_format_day_and_format_moment_sa
             assert moments.day(value) == common.format_day(value)
         assert moments.day(date(2026, 9, 15)) == common.format_day(date(2026, 9, 15))
         assert moments.zone_name == common.timezone_name()
+
+
+def test_the_cached_public_page_is_the_same_bytes_on_repeat_and_per_language(app: Any) -> None:
+    """Two visitors: the same page, byte for byte, but for the layout's own CSRF token."""
+    first = app.test_client().get(PUBLIC, headers={"Accept-Language": "ja"})
+    again = app.test_client().get(PUBLIC, headers={"Accept-Language": "ja"})
+    english = app.test_client().get(PUBLIC, headers={"Accept-Language": "en"})
+    assert first.status_code == again.status_code == english.status_code == 200
+    assert without_tokens(first.get_data(as_text=True)) == without_tokens(again.get_data(as_text=True))
+    assert without_tokens(english.get_data(as_text=True)) != without_tokens(first.get_data(as_text=True))
+    assert english.headers["ETag"] != first.headers["ETag"]
+
+
+def test_a_purpose_added_at_run_time_shows_at_once_on_the_cached_page(app: Any) -> None:
+    """The cache is keyed by the purposes register too: a host that adds (or rewords) a purpose
+    after start-up publishes it on the next request, not when the cache happens to expire."""
+    from flask_ome_privacy.purposes import Purpose
+    from flask_ome_privacy.state import get_state
+
+    client = app.test_client()
+    before = client.get(PUBLIC, headers={"Accept-Language": "en"})
+    assert "Sending you a bench newsletter" not in before.get_data(as_text=True)
+    get_state(app).purposes.add_purpose(
+        Purpose("user_info.bench_newsletter", "user_info", "Sending you a bench newsletter", additional=True)
+    )
+    after = client.get(PUBLIC, headers={"Accept-Language": "en"})
+    assert "Sending you a bench newsletter" in after.get_data(as_text=True)
+    assert after.headers["ETag"] != before.headers["ETag"]
+
+
+def test_a_changed_setting_changes_the_etag_and_a_revisit_still_ends_in_304(app: Any) -> None:
+    client = app.test_client()
+    first = client.get(PUBLIC, headers={"Accept-Language": "en"})
+    etag = first.headers["ETag"]
+    repeat = client.get(PUBLIC, headers={"Accept-Language": "en", "If-None-Match": etag})
+    assert repeat.status_code == 304 and repeat.data == b""  # served from the cache, still conditional
+    app.config["OME_PRIVACY_FEE_YEN"] = 1500
+    changed = client.get(PUBLIC, headers={"Accept-Language": "en", "If-None-Match": etag})
+    assert changed.status_code == 200 and "1,500 yen" in changed.get_data(as_text=True)
+    assert changed.headers["ETag"] != etag

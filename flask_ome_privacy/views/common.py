@@ -442,21 +442,26 @@ def configuration_key(app: Flask) -> str:
 @pass_context
 def cached_fragment(context: Any, name: str, caller: Callable[[], Markup]) -> Markup:
     """``{% call ome_cached_fragment("name") %}...{% endcall %}``: render the body once per
-    template, language, time zone, day (purposes come into effect on a date), URL root and
-    configuration; serve it from the app's cache after that.
+    template, language, time zone, day (purposes come into effect on a date), URL root,
+    configuration and purposes register (a purpose added or reworded at run time, the policy
+    version the page publishes); serve it from the app's cache after that.
+
+    Only for fragments that are a pure function of those inputs: never anything personal.
 
     ``caller()`` is the call block rendered by Jinja, which hands it back as ``Markup``
     (already escaped) under autoescape: it is kept as it is, never wrapped again."""
     if not has_request_context():  # a mail or a job: render as is
         return caller()
     app = current_app
+    privacy = current_privacy()
     key = (
         context.name,
         name,
         str(get_locale()),
         str(get_timezone()),
-        current_privacy().today(),
+        privacy.today(),
         request.script_root,
         configuration_key(app),
+        privacy.purposes.fingerprint(),
     )
     return fragment_cache(app).get_or_render(key, caller)

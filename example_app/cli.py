@@ -70,4 +70,4 @@ def _seed_requests() -> None:
     """Demo rights requests for alice and bob in different states, unless they have some already."""
     added = seed_demo_requests()
     if added:
-        click.echo(f"Demo requests: {added} (alice and bob, in different states)")
+        click.echo(f"Demo requests: {added} (alice, bob, carol and one by post; every stage of the desk)")

@@ -14,12 +14,13 @@ from datetime import date, datetime, timedelta, timezone
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
-from flask_ome_privacy import deficiency, documents, identity_checks, privacy_requests
+from flask_ome_privacy import deficiency, documents, execution, identity_checks, privacy_requests
 from flask_ome_privacy.decisions import ItemDecision, Verdict
 from flask_ome_privacy.identity_checks import IdentityMethod
 from flask_ome_privacy.lifecycle import Status
 from flask_ome_privacy.models import DecisionItem, PrivacyRequest, RequestMessage
-from flask_ome_privacy.request_decisions import save_decision, scope_keys
+from flask_ome_privacy.request_decisions import approve, save_decision, scope_keys
+from flask_ome_privacy.requester_actions import withdraw_request
 from flask_ome_privacy.staff_queue import Originals, register_postal
 from flask_ome_privacy.state import current_state
 
@@ -277,22 +278,24 @@ def seed_demo_requests(now: datetime | None = None) -> int:
     with the fee outstanding), one waiting for her with a deficiency notice, one completed with
     its decision item by item; bob has one overdue under review and his account's deletion in
     identity review, due within three days; carol's account deletion is decided and waits for a
-    second staff member's approval (four-eyes); a disclosure came by post from someone without an
-    account. Needs an app context; commits.
+    second staff member's approval (four-eyes); bob's stop of provision to third parties is being
+    carried out (approved by a second staff member; the processors' manual tasks open), and he
+    withdrew an older request; a disclosure came by post from someone without an account.
+    Needs an app context; commits.
     """
     users = dict(
         db.session.execute(
             sa.select(User.email, User.id).where(
                 User.email.in_(
-                    ["alice@example.com", "bob@example.com", "carol@example.com", "staff@example.com"]
+                    [f"{name}@example.com" for name in ("alice", "bob", "carol", "staff", "staff2")]
                 )
             )
         ).all()
     )
-    if len(users) < 4:
+    if len(users) < 5:
         return 0
-    alice, bob, carol, staff = (
-        str(users[f"{name}@example.com"]) for name in ("alice", "bob", "carol", "staff")
+    alice, bob, carol, staff, staff2 = (
+        str(users[f"{name}@example.com"]) for name in ("alice", "bob", "carol", "staff", "staff2")
     )
     has_some = db.session.scalar(
         sa.select(sa.func.count(PrivacyRequest.id)).where(PrivacyRequest.user_id.in_([alice, bob]))
@@ -398,6 +401,29 @@ def seed_demo_requests(now: datetime | None = None) -> int:
     ]
     save_decision(state, closing, grant_all, staff_id=staff)
 
+    # bob: stopping provision to third parties, approved by staff2 and being carried out; what
+    # the sources do runs after the commit, the processors' tasks wait for staff.
+    stop_provision = submit(bob, "stop_third_party", 9, {"sources": ["profile"]})
+    stop_provision.ground = "provided_without_consent"
+    _attach_sample_licence(stop_provision)
+    identity_checks.start_identity_review(db.session, stop_provision, actor_id=staff)
+    every_check = [check.value for check in identity_checks.checks_for(stop_provision)]
+    identity_checks.record_checks(db.session, stop_provision, every_check, actor_id=staff, now=checked_at)
+    identity_checks.verify_identity(
+        db.session, stop_provision, IdentityMethod.UPLOADED_DOCUMENTS, actor_id=staff, now=checked_at
+    )
+    grant_all = [
+        ItemDecision(source=key.source, field=key.field, verdict=Verdict.GRANTED)
+        for key in scope_keys(state, stop_provision)
+    ]
+    save_decision(state, stop_provision, grant_all, staff_id=staff)
+    approve(state, stop_provision, staff_id=staff2)
+    execution.start(state, stop_provision, staff_id=staff, language="ja")
+
+    # bob: a request he withdrew himself before we started on it.
+    withdrawn = submit(bob, "notify_purpose", 25, {})
+    withdraw_request(db.session, withdrawn, user_id=bob, now=now - timedelta(days=24))
+
     # A disclosure that came by post from someone without an account, to be answered on paper.
     mailed = register_postal(
         state,
@@ -414,4 +440,4 @@ def seed_demo_requests(now: datetime | None = None) -> int:
     mailed.disclosure_method = "paper"
 
     db.session.commit()
-    return 7
+    return 9

@@ -413,7 +413,7 @@ def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
     from example_app.seed import seed_demo_requests
 
     with seeded_app.app_context():
-        assert seed_demo_requests() == 7
+        assert seed_demo_requests() == 9
         assert seed_demo_requests() == 0  # a second run adds nothing
         from flask_ome_privacy.models import PrivacyRequest, RequestDocument
 
@@ -444,6 +444,7 @@ def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
     login(client, "bob@example.com")
     bobs = client.get(LIST).get_data(as_text=True)
     assert all(reference not in bobs for reference in references) and "Erase" in bobs
+    assert "omep-badge--withdrawn" in bobs and "omep-badge--executing" in bobs
     logout(client)
     login(client, "staff@example.com")
     queue = client.get("/admin/privacy/").get_data(as_text=True)
@@ -451,7 +452,14 @@ def test_the_demo_requests_fill_the_list_the_detail_page_and_the_staff_queue(
     assert "overdue" in queue
     # What a real day at the desk looks like: every open state, a row due soon, one by post.
     badges = set(re.findall(r'omep-badge--(\w+)"', queue))
-    assert {"submitted", "identity_review", "awaiting_requester", "under_review", "approved"} <= badges
+    assert {
+        "submitted",
+        "identity_review",
+        "awaiting_requester",
+        "under_review",
+        "approved",
+        "executing",
+    } <= badges
     assert "omep-row--due-soon" in queue and "omep-row--overdue" in queue
     assert "Postal" in queue
 
@@ -493,9 +501,7 @@ def staff_changes_it_first(host: Host) -> Any:
 
     def bump(mapper: Any, connection: Any, target: PrivacyRequest) -> None:
         table = PrivacyRequest.__table__
-        connection.execute(
-            table.update().where(table.c.id == target.id).values(version=table.c.version + 1)
-        )
+        connection.execute(table.update().where(table.c.id == target.id).values(version=table.c.version + 1))
 
     armed: list[bool] = []
 

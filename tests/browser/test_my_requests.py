@@ -32,7 +32,7 @@ def requests_seeded(live_server: Any) -> Any:
     from example_app.seed import seed_demo_requests
 
     with live_server.app.app_context():
-        assert seed_demo_requests() == 7
+        assert seed_demo_requests() == 9
     return live_server
 
 

@@ -442,6 +442,28 @@ def test_profile_correct_add_and_stop(seeded_app):
         assert bob.third_party_stopped_at is not None
 
 
+def test_facebook_count_matches_collect_in_one_query_linked_erased_or_not(seeded_app, count_queries):
+    from example_app.models import db
+
+    with seeded_app.app_context():
+        facebook = source("facebook")
+        for email, expected in (
+            ("alice@example.com", None),
+            ("bob@example.com", 0),
+            ("carol@example.com", None),
+        ):
+            person = user_by_email(email)
+            with count_queries() as queries:
+                counted = facebook.count(person)
+            assert queries.count == 1, str(queries)
+            assert counted == len(list(facebook.collect(person)))
+            assert expected is None or counted == expected
+        carol = user_by_email("carol@example.com")
+        facebook.erase(carol)
+        db.session.commit()
+        assert facebook.count(user_by_email("carol@example.com")) == 1  # the link's ID stays
+
+
 def test_facebook_unlink_removes_the_link_and_everything_it_supplied(seeded_app):
     from example_app import privacy
 

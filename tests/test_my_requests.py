@@ -132,9 +132,19 @@ def test_the_list_shows_only_my_requests_open_ones_first_with_what_each_waits_on
 
 def test_the_overview_links_each_open_request_to_its_page(host: Host) -> None:
     reference = submit(host, "1")
+    older = submit(host, "1", "erase", days_ago=2)
+    done = submit(host, "1", "disclose", days_ago=5)
+    walk(host, done, Status.IDENTITY_REVIEW, Status.WITHDRAWN)
+    theirs = submit(host, "2", "delete")
     html = host.client_for("1", language="en").get("/account/privacy/").get_data(as_text=True)
     assert f'href="{LIST}/{reference}"' in html
     assert f'href="{LIST}"' in html
+    section = re.search(r'id="omep-open-requests".*?</section>', html, re.S).group(0)
+    assert done not in section and theirs not in section  # closed ones and others' are not listed
+    items = re.findall(r"<li>(.*?)</li>", section, re.S)
+    assert [reference in items[0], older in items[1]] == [True, True]  # newest first
+    assert "Correct" in items[0] and "Submitted" in items[0]
+    assert "Erase" in items[1]
 
 
 # --- another person's requests ----------------------------------------------------------------------

@@ -8,7 +8,6 @@ from flask_login import current_user
 from .. import notify
 from ..consents import pending_asks
 from ..holdings import source_counts
-from ..lifecycle import Status
 from ..privacy_requests import open_requests_for
 from ..state import current_state
 from . import consents, data, my_requests, request_wizard
@@ -43,5 +42,4 @@ def overview() -> str:
         open_requests=open_requests_for(state.session, user_id),
         consent_asks=pending_asks(state.session, state.purposes, user_id),  # one query
         unread_notifications=notify.unread_count(state.session, user_id),
-        Status=Status,
     )

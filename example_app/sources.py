@@ -26,6 +26,43 @@ def _display(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
+# The reads every privacy page makes, built once at import: building a select costs more
+# than running one this small, and the person is a bound parameter (``{"user_id": ...}``).
+_PERSON = sa.bindparam("user_id")
+FACEBOOK_DATA = (
+    sa.select(FacebookData.field, FacebookData.value, FacebookData.obtained_at)
+    .where(FacebookData.user_id == _PERSON)
+    .order_by(FacebookData.id)
+)
+FACEBOOK_COUNT = sa.select(
+    sa.select(sa.func.count()).where(FacebookLink.user_id == _PERSON).scalar_subquery()
+    + sa.select(sa.func.count()).where(FacebookData.user_id == _PERSON).scalar_subquery()
+)
+SURVEY_ANSWERS = (
+    sa.select(
+        SurveyResponse.employer_name,
+        SurveyResponse.survey_name,
+        SurveyResponse.question,
+        SurveyResponse.answer,
+        SurveyResponse.score,
+        SurveyResponse.received_at,
+    )
+    .where(SurveyResponse.user_id == _PERSON)
+    .order_by(SurveyResponse.survey_name, SurveyResponse.id)
+)
+_SURVEYS = (
+    sa.select(SurveyResponse.survey_name, SurveyResponse.employer_name)
+    .where(SurveyResponse.user_id == _PERSON)
+    .distinct()
+    .subquery()
+)
+SURVEY_COUNT = sa.select(  # one answer per row plus one employer line per survey, as collect yields
+    sa.select(sa.func.count()).where(SurveyResponse.user_id == _PERSON).scalar_subquery()
+    + sa.select(sa.func.count()).select_from(_SURVEYS).scalar_subquery()
+)
+SURVEY_ANY = sa.select(SurveyResponse.id).where(SurveyResponse.user_id == _PERSON).limit(1)
+
+
 class ProfileSource(DataSource):
     """What the person entered: account name and email plus the profile page."""
 
@@ -174,17 +211,12 @@ class FacebookSource(DataSource):
         link = user.facebook_link
         if link is not None:
             yield Record("facebook_user_id", link.facebook_user_id, link.linked_at)
-        rows = db.session.scalars(
-            sa.select(FacebookData).where(FacebookData.user_id == user.id).order_by(FacebookData.id)
-        )
-        for row in rows:
-            yield Record(row.field, row.value, row.obtained_at)
+        for field, value, obtained_at in db.session.execute(FACEBOOK_DATA, {"user_id": user.id}):
+            yield Record(field, value, obtained_at)
 
     def count(self, user: User) -> int:
         """The link's ID plus what Facebook sent, counted in one query: the overview loads no rows."""
-        link = sa.select(sa.func.count()).where(FacebookLink.user_id == user.id).scalar_subquery()
-        data = sa.select(sa.func.count()).where(FacebookData.user_id == user.id).scalar_subquery()
-        return int(db.session.execute(sa.select(link + data)).scalar_one())
+        return int(db.session.execute(FACEBOOK_COUNT, {"user_id": user.id}).scalar_one())
 
     def is_linked(self, user: User) -> bool:
         return user.facebook_link is not None
@@ -226,21 +258,10 @@ class SurveySource(DataSource):
 
     def collect(self, user: User) -> Iterator[Record]:
         """Stream every answer with one query; ``Record.group`` is the survey's name."""
-        statement = (
-            sa.select(
-                SurveyResponse.employer_name,
-                SurveyResponse.survey_name,
-                SurveyResponse.question,
-                SurveyResponse.answer,
-                SurveyResponse.score,
-                SurveyResponse.received_at,
-            )
-            .where(SurveyResponse.user_id == user.id)
-            .order_by(SurveyResponse.survey_name, SurveyResponse.id)
-            .execution_options(yield_per=self.batch_size)
-        )
+        statement = SURVEY_ANSWERS.execution_options(yield_per=self.batch_size)
         current: tuple[str, str] | None = None
-        for employer, survey, question, answer, score, received_at in db.session.execute(statement):
+        rows = db.session.execute(statement, {"user_id": user.id})
+        for employer, survey, question, answer, score, received_at in rows:
             if current != (survey, employer):
                 current = (survey, employer)
                 yield Record("employer", employer, received_at, group=survey)
@@ -250,17 +271,10 @@ class SurveySource(DataSource):
 
     def count(self, user: User) -> int:
         """As many as ``collect`` yields (one answer each, one employer per survey), in one query."""
-        mine = SurveyResponse.user_id == user.id
-        answers = sa.select(sa.func.count()).where(mine).scalar_subquery()
-        surveys = sa.select(SurveyResponse.survey_name, SurveyResponse.employer_name).where(mine).distinct()
-        groups = sa.select(sa.func.count()).select_from(surveys.subquery()).scalar_subquery()
-        return int(db.session.execute(sa.select(answers + groups)).scalar_one())
+        return int(db.session.execute(SURVEY_COUNT, {"user_id": user.id}).scalar_one())
 
     def is_linked(self, user: User) -> bool:
-        return (
-            db.session.scalar(sa.select(SurveyResponse.id).where(SurveyResponse.user_id == user.id).limit(1))
-            is not None
-        )
+        return db.session.scalar(SURVEY_ANY, {"user_id": user.id}) is not None
 
     def erase(self, user: User, fields: Iterable[str] | None = None) -> str:
         # Every row is one answer with its employer: erasing either erases the rows.

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,6 +81,21 @@ def _latest_per(partition: Any, *where: Any) -> sa.Subquery:
     )
 
 
+@cache
+def _latest_decisions_statement(some_keys: bool) -> sa.Select[Any]:
+    """``latest_decisions``'s query, built once: every privacy page asks it, and building a
+    window-function select costs more than running it (the values are bound parameters)."""
+    where = [ConsentRecord.user_id == sa.bindparam("user_id")]
+    if some_keys:
+        where.append(ConsentRecord.purpose_key.in_(sa.bindparam("keys", expanding=True)))
+    latest = _latest_per(ConsentRecord.purpose_key, *where)
+    return (
+        sa.select(latest.c.purpose_key, latest.c.purpose_version, latest.c.granted, latest.c.decided_at)
+        .where(latest.c.rank == 1)
+        .order_by(latest.c.purpose_key)
+    )
+
+
 def latest_decisions(
     session: Session, user_id: str, purpose_keys: Iterable[str] | None = None
 ) -> dict[str, ConsentDecision]:
@@ -87,18 +103,12 @@ def latest_decisions(
 
     Keys of purposes no longer configured are included too (the page shows them as such).
     """
-    where = [ConsentRecord.user_id == str(user_id)]
+    params: dict[str, Any] = {"user_id": str(user_id)}
     if purpose_keys is not None:
-        keys = list(purpose_keys)
-        if not keys:
+        params["keys"] = list(purpose_keys)
+        if not params["keys"]:
             return {}
-        where.append(ConsentRecord.purpose_key.in_(keys))
-    latest = _latest_per(ConsentRecord.purpose_key, *where)
-    rows = session.execute(
-        sa.select(latest.c.purpose_key, latest.c.purpose_version, latest.c.granted, latest.c.decided_at)
-        .where(latest.c.rank == 1)
-        .order_by(latest.c.purpose_key)
-    )
+    rows = session.execute(_latest_decisions_statement(purpose_keys is not None), params)
     return {
         key: ConsentDecision(purpose_key=key, version=version, granted=bool(granted), decided_at=decided_at)
         for key, version, granted, decided_at in rows

@@ -16,6 +16,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -147,12 +148,15 @@ def send(
 
 def unread_count(session: Session, user_id: str) -> int:
     """How many of ``user_id``'s notifications are unread (one COUNT query)."""
-    count = session.scalar(
-        sa.select(sa.func.count(Notification.id)).where(
-            Notification.user_id == str(user_id), Notification.read_at.is_(None)
-        )
+    return int(session.scalar(_unread_statement(), {"user_id": str(user_id)}) or 0)
+
+
+@cache
+def _unread_statement() -> sa.Select[Any]:
+    """Built once: the overview asks it on every visit, and building costs more than running."""
+    return sa.select(sa.func.count(Notification.id)).where(
+        Notification.user_id == sa.bindparam("user_id"), Notification.read_at.is_(None)
     )
-    return int(count or 0)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
@@ -249,12 +250,18 @@ def open_requests_for(session: Session, user_id: str) -> list[OpenRequest]:
     Three columns, not the wide row (scope, details, identity notes): the overview is the
     most visited privacy page and shows only these.
     """
-    rows = session.execute(
+    rows = session.execute(_open_requests_statement(), {"user_id": str(user_id)})
+    return [OpenRequest(ref, RequestKind(kind), Status(status)) for ref, kind, status in rows]
+
+
+@cache
+def _open_requests_statement() -> sa.Select[str, str, str]:
+    """Built once (the overview asks it on every visit; building costs more than running)."""
+    return (
         sa.select(PrivacyRequest.reference, PrivacyRequest.kind, PrivacyRequest.status)
-        .where(PrivacyRequest.user_id == str(user_id), _is_open())
+        .where(PrivacyRequest.user_id == sa.bindparam("user_id"), _is_open())
         .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
     )
-    return [OpenRequest(ref, RequestKind(kind), Status(status)) for ref, kind, status in rows]
 
 
 def id_for_reference(session: Session, reference: str) -> int | None:

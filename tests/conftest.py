@@ -48,7 +48,6 @@ from helpers import (
 pytest_plugins = ["privacy_host"]
 
 
-
 # --- session start: is PostgreSQL there? ----------------------------------------------------
 
 

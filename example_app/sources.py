@@ -38,7 +38,7 @@ FACEBOOK_COUNT = sa.select(
     sa.select(sa.func.count()).where(FacebookLink.user_id == _PERSON).scalar_subquery()
     + sa.select(sa.func.count()).where(FacebookData.user_id == _PERSON).scalar_subquery()
 )
-SURVEY_ANSWERS = (
+SURVEY_ANSWERS_FIRST = (  # the first batch of a person's answers
     sa.select(
         SurveyResponse.employer_name,
         SurveyResponse.survey_name,
@@ -46,9 +46,15 @@ SURVEY_ANSWERS = (
         SurveyResponse.answer,
         SurveyResponse.score,
         SurveyResponse.received_at,
+        SurveyResponse.id,
     )
     .where(SurveyResponse.user_id == _PERSON)
     .order_by(SurveyResponse.survey_name, SurveyResponse.id)
+    .limit(sa.bindparam("batch"))
+)
+SURVEY_ANSWERS_AFTER = SURVEY_ANSWERS_FIRST.where(  # the next batch: after the last (survey, id) seen
+    sa.tuple_(SurveyResponse.survey_name, SurveyResponse.id)
+    > sa.tuple_(sa.bindparam("after_survey"), sa.bindparam("after_id"))
 )
 _SURVEYS = (
     sa.select(SurveyResponse.survey_name, SurveyResponse.employer_name)
@@ -253,15 +259,28 @@ class SurveySource(DataSource):
     )
     actions = frozenset({Action.COLLECT, Action.ERASE, Action.STOP_USE})
 
-    #: Rows fetched per round trip while streaming (one query, however many rows).
+    #: Rows per query while streaming: one query for most people, one per batch for many rows.
     batch_size = 1000
 
+    def _answer_rows(self, user: User) -> Iterator[Any]:
+        """Every answer row, in batches that resume after the last one (keyset, on the index).
+
+        Plain queries, not a server-side cursor: a cursor costs DECLARE, FETCH and CLOSE round
+        trips on every page view, while a batch of this size holds what almost everyone has.
+        """
+        params: dict[str, Any] = {"user_id": user.id, "batch": self.batch_size}
+        batch = db.session.execute(SURVEY_ANSWERS_FIRST, params).all()
+        while batch:
+            yield from batch
+            if len(batch) < self.batch_size:
+                return
+            params.update(after_survey=batch[-1].survey_name, after_id=batch[-1].id)
+            batch = db.session.execute(SURVEY_ANSWERS_AFTER, params).all()
+
     def collect(self, user: User) -> Iterator[Record]:
-        """Stream every answer with one query; ``Record.group`` is the survey's name."""
-        statement = SURVEY_ANSWERS.execution_options(yield_per=self.batch_size)
+        """Stream every answer; ``Record.group`` is the survey's name."""
         current: tuple[str, str] | None = None
-        rows = db.session.execute(statement, {"user_id": user.id})
-        for employer, survey, question, answer, score, received_at in rows:
+        for employer, survey, question, answer, score, received_at, _id in self._answer_rows(user):
             if current != (survey, employer):
                 current = (survey, employer)
                 yield Record("employer", employer, received_at, group=survey)

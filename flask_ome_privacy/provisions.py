@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -63,11 +65,18 @@ def record_provision(
 
 def provisions_for(session: Session, user_id: str, limit: int | None = None) -> list[ProvisionRecord]:
     """The person's provision log, newest first."""
-    stmt = (
+    params: dict[str, Any] = {"user_id": str(user_id)}
+    if limit is not None:
+        params["limit"] = limit
+    return list(session.scalars(_provisions_statement(limit is not None), params))
+
+
+@cache
+def _provisions_statement(limited: bool) -> sa.Select[ProvisionRecord]:
+    """Built once (the data page asks it on every visit; building costs more than running)."""
+    statement = (
         sa.select(ProvisionRecord)
-        .where(ProvisionRecord.user_id == user_id)
+        .where(ProvisionRecord.user_id == sa.bindparam("user_id"))
         .order_by(ProvisionRecord.provided_at.desc(), ProvisionRecord.id.desc())
     )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(session.scalars(stmt))
+    return statement.limit(sa.bindparam("limit")) if limited else statement

@@ -364,17 +364,29 @@ def test_survey_source_collects_answers_grouped_by_survey(seeded_app):
     assert {r.value for r in records if r.field == "employer"} == {"株式会社サンプル商事"}
 
 
-def test_survey_collect_is_one_query_however_many_rows(seeded_app, count_queries):
+@pytest.mark.parametrize(("batch_size", "queries_for_bob"), [(1000, 3), (300, 9)])
+def test_survey_collect_reads_in_batches_one_query_for_most_people(
+    seeded_app, count_queries, monkeypatch, batch_size, queries_for_bob
+):
     from example_app.seed import add_bulk_survey_rows
 
     with seeded_app.app_context():
+        survey = source("org_survey")
+        monkeypatch.setattr(survey, "batch_size", batch_size)
+        alice = user_by_email("alice@example.com")
+        with count_queries() as queries:
+            assert len(list(survey.collect(alice))) == 14
+        assert queries.count == 1, str(queries)
         bob = user_by_email("bob@example.com")
-        add_bulk_survey_rows(bob, 3000)
+        add_bulk_survey_rows(bob, 2500)  # three surveys of 1,000, 1,000 and 500 answers
         bob = user_by_email("bob@example.com")
         with count_queries() as queries:
-            count = sum(1 for r in source("org_survey").collect(bob) if r.field == "answer")
-    assert count == 3000
-    assert queries.count == 1, str(queries)
+            records = list(survey.collect(bob))
+    answers = [r for r in records if r.field == "answer"]
+    assert len({(r.group, r.label) for r in answers}) == len(answers) == 2500  # none twice, none lost
+    assert [r.field for r in records].count("employer") == 3  # each survey's employer line once
+    assert [r.group for r in records] == sorted(r.group for r in records)  # still survey by survey
+    assert queries.count == queries_for_bob, str(queries)  # full batches, then a short one ends it
 
 
 def test_survey_count_matches_collect_in_one_query(seeded_app, count_queries):

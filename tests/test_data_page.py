@@ -14,6 +14,8 @@ import pytest
 from helpers import QueryLog
 from privacy_host import AccountSource, BrokenSource, Host, MakeHost, SurveySource
 
+from flask_ome_privacy.consents import record_decision
+
 DATA_URL = "/account/privacy/data"
 EN = {"Accept-Language": "en"}
 
@@ -107,6 +109,24 @@ def test_a_new_purpose_needing_consent_is_not_listed_as_a_use_until_granted(host
     uses = account.split("What we use it for", 1)[1].split("Provided to client companies", 1)[0]
     assert "Market research" not in uses.split("new purpose")[0]
     assert "1 new purpose is waiting for your decision" in uses
+
+    # The section's facts are rendered once per set of purposes: once alice agrees, her page
+    # lists the use, and another member who has not agreed still sees it waiting.
+    bob = host.add_member("Bob Bravo", "bob@example.com")
+    with host.app.app_context():
+        record_decision(
+            host.db.session,
+            host.privacy.purposes,
+            user_id=alice,
+            purpose_key="user_info.research",
+            granted=True,
+        )
+        host.db.session.commit()
+    granted = visible(section(page(host, alice), "account"))
+    uses = granted.split("What we use it for", 1)[1].split("Provided to client companies", 1)[0]
+    assert "Market research" in uses and "waiting for your decision" not in uses
+    waiting = visible(section(page(host, bob), "account"))
+    assert "1 new purpose is waiting for your decision" in waiting
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     has_request_context,
     redirect,
     request,
@@ -66,6 +67,31 @@ def request_url(kind: str, **params: Any) -> str:
     The online form when the app has it (``kind`` and e.g. ``source`` prefilled); until then,
     the public page's entry for that kind, which says how to make it by post. Never a dead link.
     """
+    if not has_request_context():  # a mail or a job: built each time, as the app's URLs say
+        return _build_request_url(kind, params)
+    try:
+        key: Hashable = (request.script_root, str(get_locale()), kind, tuple(sorted(params.items())))
+        hash(key)
+    except TypeError:
+        return _build_request_url(kind, params)
+    # The data page links every field to a request about it; building those links was a
+    # tenth of the page. They depend only on the URL root, the language (a host's
+    # ``url_defaults`` may add it) and the arguments, so each app keeps them once built.
+    built: dict[Hashable, str] = current_app.extensions.setdefault(REQUEST_URLS_KEY, {})
+    url = built.get(key)
+    if url is None:
+        if len(built) >= REQUEST_URLS_KEPT:
+            built.clear()
+        url = built[key] = _build_request_url(kind, params)
+    return url
+
+
+#: Where each app keeps the request links it built (``app.extensions``), and how many at most.
+REQUEST_URLS_KEY = "ome_privacy_request_urls"
+REQUEST_URLS_KEPT = 4096
+
+
+def _build_request_url(kind: str, params: dict[str, Any]) -> str:
     if has_endpoint(REQUEST_FORM_ENDPOINT):
         return url_for(REQUEST_FORM_ENDPOINT, kind=kind, **params)
     return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
@@ -461,7 +487,16 @@ def cached_fragment(context: Any, name: str, caller: Callable[[], Markup]) -> Ma
         str(get_timezone()),
         privacy.today(),
         request.script_root,
-        configuration_key(app),
+        _request_configuration_key(app),
         privacy.purposes.fingerprint(),
     )
     return fragment_cache(app).get_or_render(key, caller)
+
+
+def _request_configuration_key(app: Flask) -> str:
+    """``configuration_key`` once per request: a page with a fragment per data source would
+    otherwise digest the whole configuration for each of them."""
+    found: str | None = g.get("_ome_privacy_configuration_key")
+    if found is None:
+        found = g._ome_privacy_configuration_key = configuration_key(app)
+    return found

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -232,22 +233,28 @@ class MomentFormatter:
     def day(self, value: date | datetime) -> str:
         found = self._days.get(value)
         if found is None:
-            local = self._local(value) if isinstance(value, datetime) else value
-            found = self._days[value] = str(
-                babel_dates.format_date(local, self.day_pattern, locale=self.locale)
-            )
+            local = self._local(value).date() if isinstance(value, datetime) else value
+            found = self._days[value] = _day_text(local, self.day_pattern, self.locale)
         return found
 
     def moment(self, value: datetime) -> str:
         found = self._moments.get(value)
         if found is None:
-            clock = babel_dates.format_time(value, "HH:mm", tzinfo=self.zone, locale=self.locale)
+            local = self._local(value)
             found = self._moments[value] = self.moment_text % {
-                "date": self.day(value),
-                "time": clock,
+                "date": _day_text(local.date(), self.day_pattern, self.locale),
+                # Babel's "HH:mm": 24-hour, zero-padded, the same digits in every language.
+                "time": local.strftime("%H:%M"),
                 "zone": self.zone_name,
             }
         return found
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: date, pattern: str, locale: Any) -> str:
+    """A calendar day in a language's pattern, kept process-wide: days repeat on every page
+    and for every person (a day is not personal), and Babel took most of each row's time."""
+    return str(babel_dates.format_date(day, pattern, locale=locale))
 
 
 def _date_pattern(kind: str, name: str) -> str:

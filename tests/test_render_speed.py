@@ -201,3 +201,18 @@ def test_a_changed_setting_changes_the_etag_and_a_revisit_still_ends_in_304(app:
     changed = client.get(PUBLIC, headers={"Accept-Language": "en", "If-None-Match": etag})
     assert changed.status_code == 200 and "1,500 yen" in changed.get_data(as_text=True)
     assert changed.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("script_root", ["", "/privacy-site"])
+def test_a_url_pattern_builds_exactly_what_url_for_builds(app: Any, script_root: str) -> None:
+    """The queue's per-row links (``url_pattern``): the same URL as ``url_for`` for every value,
+    under a script root too, including values that need quoting and rules the marker cannot fill."""
+    from flask import url_for
+
+    with app.test_request_context("/", base_url=f"http://localhost{script_root}/"):
+        claim = common.url_pattern("ome_privacy_staff.claim", "reference")
+        for value in ["R-2026-ABCD", "lower_case.9~", "with space", "スラッシュ/と日本語", "%41"]:
+            assert claim(value) == url_for("ome_privacy_staff.claim", reference=value), value
+        assert claim("R-1").startswith(f"{script_root}/admin/privacy/requests/R-1")
+        retry = common.url_pattern("ome_privacy_staff.retry_job", "job_id", reference="R-1")  # an int rule
+        assert retry(7) == url_for("ome_privacy_staff.retry_job", reference="R-1", job_id=7)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -31,6 +32,7 @@ from flask_babel import format_date, format_time, get_babel, get_locale, get_tim
 from flask_login import current_user, login_url
 from jinja2 import pass_context
 from markupsafe import Markup
+from werkzeug.routing import BuildError
 
 from ..config import config_value
 from ..i18n import gettext, template_i18n, translate
@@ -84,6 +86,35 @@ def request_url(kind: str, **params: Any) -> str:
         if len(built) >= REQUEST_URLS_KEPT:
             built.clear()
         url = built[key] = _build_request_url(kind, params)
+    return url
+
+
+#: Stands in for the varying value while ``url_pattern`` builds a URL once.
+_URL_MARKER = "0omep0marker0"
+#: Values that need no quoting in a path: placed as they are.
+_PLAIN_URL_VALUE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
+
+
+def url_pattern(endpoint: str, name: str, **values: Any) -> Callable[[Any], str]:
+    """``url_for(endpoint, **{name: value}, **values)`` for each row of a table, built once.
+
+    A queue of 50 rows with four links each spent a fifth of its time in Werkzeug's URL
+    building; the links differ only by the reference. The URL is built once with a marker
+    for the value, which each row replaces; a value that would need quoting (or a rule the
+    marker does not fit) is built by ``url_for`` as usual.
+    """
+    marked: dict[str, Any] = {**values, name: _URL_MARKER}
+    try:
+        head, found, tail = url_for(endpoint, **marked).partition(_URL_MARKER)
+    except (BuildError, ValueError):  # e.g. an int converter: the marker is no number
+        found = ""
+
+    def url(value: Any) -> str:
+        text = str(value)
+        if found and _PLAIN_URL_VALUE.match(text):
+            return head + text + tail
+        return url_for(endpoint, **{name: value}, **values)
+
     return url
 
 
@@ -276,6 +307,7 @@ def template_context() -> dict[str, Any]:
     return {
         "request_url": request_url,
         "field_request_urls": field_request_urls,
+        "ome_url_pattern": url_pattern,
         "ome_request_form_url": request_form_url() if in_request else None,
         "ome_cite": cite,
         # On our own pages bound once per render (MomentFormatter); elsewhere Flask-Babel's own.

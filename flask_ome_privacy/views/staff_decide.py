@@ -371,15 +371,17 @@ def _lazy_staff_names(privacy_request: PrivacyRequest) -> Callable[[Any], str]:
     return name
 
 
-def decision_panel() -> dict[str, Any] | None:
-    """Everything the decision section shows, for the request named in the URL (None: none)."""
-    reference = (request.view_args or {}).get("reference")
-    if not isinstance(reference, str):
-        return None
+def decision_panel(privacy_request: PrivacyRequest | None = None) -> dict[str, Any] | None:
+    """Everything the decision section shows, for ``privacy_request`` (the request page passes
+    the one it loaded) or else the request named in the URL (None: none)."""
     state = current_state()
-    privacy_request = find_request(state.session, reference)
     if privacy_request is None:
-        return None
+        reference = (request.view_args or {}).get("reference")
+        if not isinstance(reference, str):
+            return None
+        privacy_request = find_request(state.session, reference)
+        if privacy_request is None:
+            return None
     kind = RequestKind(privacy_request.kind)
     decision = decision_of(privacy_request)
     keys = scope_keys(state, privacy_request)

@@ -65,6 +65,14 @@ def test_alice_answers_a_deficiency_notice(
 ) -> None:
     sign_in(page)
     page.goto("/account/privacy/")
+    # The overview names each open request's kind beside its reference and status.
+    open_list = page.locator("section[aria-labelledby=omep-open-requests] li")
+    expect(open_list).to_have_count(2)
+    expect(open_list.filter(has=page.locator(".omep-badge--awaiting_requester"))).to_contain_text(
+        re.compile(r"[A-Z0-9-]+ (Disclose|Correct|Add|Delete|Stop using|Erase)")
+    )
+    check_a11y(page)
+    screenshot(page, "requests-00-overview-en")
     page.get_by_role("link", name="See all your requests").click()
     expect(page).to_have_url(re.compile(rf"{LIST}$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Your requests")

@@ -133,9 +133,19 @@ def field_request_urls(kind: str, source: Any) -> dict[str, str]:
     """``request_url(kind, source=..., field=...)`` for each field ``source`` declares.
 
     The data page links every value to a request about its own field ("Ask to correct" opens
-    the form with kind, source and field filled in); built once per source, not once per row.
+    the form with kind, source and field filled in); built once per source, not once per row,
+    and kept with the app's request links (``request_url``) once built.
     """
-    return {spec.name: request_url(kind, source=source.key, field=spec.name) for spec in source.fields}
+    if not has_request_context():
+        return {spec.name: request_url(kind, source=source.key, field=spec.name) for spec in source.fields}
+    names = tuple(spec.name for spec in source.fields)
+    key = ("fields", request.script_root, str(get_locale()), kind, source.key, names)
+    built: dict[Hashable, Any] = current_app.extensions.setdefault(REQUEST_URLS_KEY, {})
+    urls: dict[str, str] | None = built.get(key)
+    if urls is None:
+        urls = {name: request_url(kind, source=source.key, field=name) for name in names}
+        built[key] = urls
+    return dict(urls)  # a copy: the caller may add to it
 
 
 def load_policy_texts(app: Flask) -> None:

@@ -275,29 +275,27 @@ def source_holding(
 ) -> SourceHolding:
     """One source's holding for ``user``: its first ``limit`` values, how many in all, and why.
 
-    Counting never loads everything: when more than ``limit`` values are held, a source that
-    overrides ``count`` is asked once (its COUNT query); otherwise the rest of the same
-    ``collect`` stream is counted as it passes, without keeping it. When the first ``limit``
-    values are all there is, their number is the count and no query is spent on it. Either way
-    the statements issued do not depend on how much is held.
+    Counting never loads everything: a source that overrides ``count`` is asked once (its
+    COUNT query); otherwise the rest of the same ``collect`` stream is counted as it passes,
+    without keeping it. Either way the statements issued do not depend on how much is held:
+    the same at one value as at a million (a COUNT skipped for small holdings would make
+    them differ, and the page's cost with them).
     """
     today = today or date.today()
     category = register.categories.get(source.category)
     purposes, pending = applicable_purposes(register, source.category, decisions or {}, today)
     stream = iter(source.collect(user))
-    ask_count = False
+    ask_count = limit is not None and count_overridden(source)
     try:
         first = islice(stream, limit) if limit is not None else stream
         records = [held_record(source, r) for r in first]
         count = len(records)
-        if limit is not None and next(stream, None) is not None:
-            ask_count = count_overridden(source)
-            if not ask_count:
-                count += 1 + sum(1 for _ in stream)
+        if limit is not None and not ask_count:
+            count += sum(1 for _ in stream)
     finally:
         _close(stream)
     if ask_count:
-        count = max(int(source.count(user)), len(records) + 1)
+        count = max(int(source.count(user)), len(records))
     linked = source.is_linked(user) if source.origin is Origin.SNS else count > 0
     return SourceHolding(
         source=source,

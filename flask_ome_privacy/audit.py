@@ -495,7 +495,9 @@ def chain_status(session: Session, app: Flask, *, batch: int | None = None) -> C
         checkpoint: ChainReport | None = app.extensions.get(_CHECKPOINT_KEY)
         if checkpoint is None or checkpoint.ok:
             if checkpoint is None or checkpoint.last_id != head:
-                checkpoint = verify_session(session, keys=keys, after=checkpoint, limit=batch or STATUS_BATCH)
+                checkpoint = verify_session(
+                    session, keys=keys, after=checkpoint, limit=batch or STATUS_BATCH
+                )
             elif checkpoint.last_id is not None:
                 # Nothing new: still make sure the checked head was not rewritten or removed.
                 checkpoint = verify_session(session, keys=keys, after=checkpoint, limit=0)

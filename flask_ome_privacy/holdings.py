@@ -347,7 +347,9 @@ def read_safely(session: Session, source: DataSource, read: Callable[[], T]) -> 
     return result
 
 
-def read_each_safely(session: Session, reads: Sequence[tuple[DataSource, Callable[[], T]]]) -> list[T | None]:
+def read_each_safely(
+    session: Session, reads: Sequence[tuple[DataSource, Callable[[], T]]]
+) -> list[T | None]:
     """``read_safely`` for each ``(source, read)``, in one savepoint while none fails.
 
     A savepoint costs two round trips (``SAVEPOINT``, ``RELEASE``); a page reading every

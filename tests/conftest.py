@@ -48,6 +48,7 @@ from helpers import (
 pytest_plugins = ["privacy_host"]
 
 
+
 # --- session start: is PostgreSQL there? ----------------------------------------------------
 
 

@@ -114,11 +114,8 @@ def test_bad_filter_values_are_explained_not_500(seeded_app: Any, staff: Any) ->
 
 def test_dates_at_the_ends_of_the_calendar_are_refused_with_the_range(seeded_app: Any, staff: Any) -> None:
     # The fuzz found these: the day after 9999-12-31 overflowed into a 500.
-    for url in (
-        "/admin/privacy/audit?until=9999-12-31",
-        "/admin/privacy/audit.csv?until=9999-12-31",
-        "/admin/privacy/audit?since=0001-01-01",
-    ):
+    for url in ("/admin/privacy/audit?until=9999-12-31", "/admin/privacy/audit.csv?until=9999-12-31",
+                "/admin/privacy/audit?since=0001-01-01"):
         response = staff.get(url, headers=EN)
         assert response.status_code < 500, url
     text = page(staff, "?until=9999-12-31")

@@ -683,9 +683,7 @@ def test_purging_removes_the_file_and_keeps_the_record(app: Any, db: Any) -> Non
         ).all()
         assert [(r.id, r.purged_at, r.doc_type) for r in rows] == [(i, when, "passport") for i in ids]
         left = db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(RequestDocument)
-            .where(RequestDocument.ciphertext.is_not(None))
+            sa.select(sa.func.count()).select_from(RequestDocument).where(RequestDocument.ciphertext.is_not(None))
         )
         assert left == 0
         with pytest.raises(documents.DocumentPurged):

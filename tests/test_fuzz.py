@@ -83,7 +83,7 @@ EDGE_STRINGS = [
     "%2e%2e%2f",
     "<script>alert(1)</script>",
     "\"'><svg onload=x()>",
-    '=HYPERLINK("http://x")',
+    "=HYPERLINK(\"http://x\")",
     "＝1+1",  # a full-width formula
     "' OR 1=1 --",
     "{{ 7 * 7 }}",
@@ -354,9 +354,8 @@ def find_form(site: Site, client: Any, rule: Rule, url: str, values: dict[str, A
     return None
 
 
-def post_target(
-    site: Site, rule: Rule, role: str, client: Any, url: str, form: Form | None, elsewhere: list[Form]
-) -> Target:
+def post_target(site: Site, rule: Rule, role: str, client: Any, url: str, form: Form | None,
+                elsewhere: list[Form]) -> Target:
     """A POST target: the values of ``form`` (this object's own), else the names of a form found
     for another object and ``route_wide.FORM_DATA``. A radio group, checkbox group or button the
     page leaves unset takes its first value, as a person clicking through would."""
@@ -379,18 +378,8 @@ def post_target(
             baseline[name] = offered[0]
     baseline.pop("csrf_token", None)
     return Target(
-        site,
-        rule,
-        "POST",
-        role,
-        url,
-        baseline,
-        [],
-        sorted(files),
-        dict(choices),
-        form_page=form.page if form else None,
-        client=client,
-        hidden=bool(form and form.hidden),
+        site, rule, "POST", role, url, baseline, [], sorted(files), dict(choices),
+        form_page=form.page if form else None, client=client, hidden=bool(form and form.hidden),
     )
 
 

@@ -145,7 +145,7 @@ def test_the_wheel_carries_the_one_version_and_the_mit_license(wheel: Path) -> N
     assert "License: MIT" in metadata or "License-Expression: MIT" in metadata
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names)
     # the dev extra is the test extra plus build, written once
-    assert 'Requires-Dist: flask-ome-privacy[test]; extra == "dev"' in metadata
+    assert "Requires-Dist: flask-ome-privacy[test]; extra == \"dev\"" in metadata
 
 
 def test_the_wheel_ships_templates_translations_migrations_and_py_typed(wheel: Path) -> None:

@@ -265,11 +265,8 @@ def test_the_default_period_and_bad_dates(seeded_app: Any, client: Any, login: A
     assert "a date such as 2026-09-15" in bad.get_data(as_text=True)
     swapped = client.get("/admin/privacy/report?since=2026-05-02&until=2026-05-01", headers=EN)
     assert "The end date is before the start date." in swapped.get_data(as_text=True)
-    for url in (
-        "/admin/privacy/report?until=9999-12-31",
-        "/admin/privacy/report?until=0001-01-02",
-        "/admin/privacy/report.csv?until=9999-12-31",
-    ):
+    for url in ("/admin/privacy/report?until=9999-12-31", "/admin/privacy/report?until=0001-01-02",
+                "/admin/privacy/report.csv?until=9999-12-31"):
         response = client.get(url, headers=EN)
         assert response.status_code == 200, url
     edge = client.get("/admin/privacy/report?until=9999-12-31", headers=EN).get_data(as_text=True)

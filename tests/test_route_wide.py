@@ -311,6 +311,8 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
     "ome_privacy_account.new_request": ("kind", "source", "field", "kinds"),
     "ome_privacy_account.new_request_step": ("action", "fields", "value-profile:email"),
     "ome_privacy_account.request_answer": ("message", "corrected", "doc_type-person_identity"),
+
+
     "ome_privacy_staff.identity_checks": ("version", "check"),
     "ome_privacy_staff.verify_identity": ("version", "method"),
     "ome_privacy_staff.fee": ("version", "outcome", "received_on", "amount", "method", "reason"),

@@ -139,9 +139,7 @@ def test_staff_read_the_review_report_with_its_chart(
     expect(page.locator("#fact-overdue")).to_have_text(re.compile(r"^1\b"))  # the correction, open 16 days
     check_a11y(page)
     full = screenshot(page, "staff-report-02-en")
-    page.locator("figure.omep-chart").first.screenshot(
-        path=str(full.with_name("staff-report-03-en-chart.png"))
-    )
+    page.locator("figure.omep-chart").first.screenshot(path=str(full.with_name("staff-report-03-en-chart.png")))
 
     # A period with nothing in it, chosen with the form.
     page.get_by_label("From").fill("2020-01-01")

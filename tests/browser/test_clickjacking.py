@@ -86,11 +86,9 @@ def test_the_pages_keep_to_their_own_content_security_policy(
     refused: list[str] = []
     page.on(
         "console",
-        lambda message: (
-            refused.append(f"{page.url}: {message.text}")
-            if "Content Security Policy" in message.text
-            else None
-        ),
+        lambda message: refused.append(f"{page.url}: {message.text}")
+        if "Content Security Policy" in message.text
+        else None,
     )
     browser_login(page, ALICE)
     for path in PAGES:

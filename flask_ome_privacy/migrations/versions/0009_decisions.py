@@ -49,7 +49,9 @@ def upgrade() -> None:
         sa.Column("target", sa.String(length=255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ome_privacy_stops")),
-        sa.UniqueConstraint("request_id", "kind", "target", name="uq_ome_privacy_stops_request_kind_target"),
+        sa.UniqueConstraint(
+            "request_id", "kind", "target", name="uq_ome_privacy_stops_request_kind_target"
+        ),
     )
     with op.batch_alter_table("ome_privacy_stops", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ome_privacy_stops_user_id"), ["user_id"], unique=False)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from babel import dates as babel_dates
@@ -73,20 +73,39 @@ def request_url(kind: str, **params: Any) -> str:
     if not has_request_context():  # a mail or a job: built each time, as the app's URLs say
         return _build_request_url(kind, params)
     try:
-        key: Hashable = (request.script_root, str(get_locale()), kind, tuple(sorted(params.items())))
-        hash(key)
-    except TypeError:
+        return _kept_url((kind, tuple(sorted(params.items()))), lambda: _build_request_url(kind, params))
+    except TypeError:  # an argument that cannot be a key: built each time
         return _build_request_url(kind, params)
-    # The data page links every field to a request about it; building those links was a
-    # tenth of the page. They depend only on the URL root, the language (a host's
-    # ``url_defaults`` may add it) and the arguments, so each app keeps them once built.
-    built: dict[Hashable, str] = current_app.extensions.setdefault(REQUEST_URLS_KEY, {})
-    url = built.get(key)
-    if url is None:
+
+
+#: Where each app keeps the request links it built (``app.extensions``), and how many at most.
+REQUEST_URLS_KEY = "ome_privacy_request_urls"
+REQUEST_URLS_KEPT = 4096
+
+T_URL = TypeVar("T_URL", str, dict[str, str])
+
+
+def _kept_url(key: tuple[Any, ...], build: Callable[[], T_URL]) -> T_URL:
+    """The app's request links, built once per key within a request's URL root and language.
+
+    The data page links every field to a request about it; building those links was a
+    tenth of the page. They depend only on the URL root, the language (a host's
+    ``url_defaults`` may add it) and the arguments, so each app keeps them once built.
+    """
+    full = (request.script_root, str(get_locale()), *key)
+    built: dict[Hashable, Any] = current_app.extensions.setdefault(REQUEST_URLS_KEY, {})
+    found: T_URL | None = built.get(full)
+    if found is None:
         if len(built) >= REQUEST_URLS_KEPT:
             built.clear()
-        url = built[key] = _build_request_url(kind, params)
-    return url
+        found = built[full] = build()
+    return found
+
+
+def _build_request_url(kind: str, params: dict[str, Any]) -> str:
+    if has_endpoint(REQUEST_FORM_ENDPOINT):
+        return url_for(REQUEST_FORM_ENDPOINT, kind=kind, **params)
+    return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
 
 
 #: Stands in for the varying value while ``url_pattern`` builds a URL once.
@@ -118,34 +137,22 @@ def url_pattern(endpoint: str, name: str, **values: Any) -> Callable[[Any], str]
     return url
 
 
-#: Where each app keeps the request links it built (``app.extensions``), and how many at most.
-REQUEST_URLS_KEY = "ome_privacy_request_urls"
-REQUEST_URLS_KEPT = 4096
-
-
-def _build_request_url(kind: str, params: dict[str, Any]) -> str:
-    if has_endpoint(REQUEST_FORM_ENDPOINT):
-        return url_for(REQUEST_FORM_ENDPOINT, kind=kind, **params)
-    return url_for("ome_privacy_public.purposes", _anchor=f"request-{kind}")
-
-
 def field_request_urls(kind: str, source: Any) -> dict[str, str]:
     """``request_url(kind, source=..., field=...)`` for each field ``source`` declares.
 
     The data page links every value to a request about its own field ("Ask to correct" opens
     the form with kind, source and field filled in); built once per source, not once per row,
-    and kept with the app's request links (``request_url``) once built.
+    and kept with the app's request links (``request_url``) once built: the dict is shared,
+    read it, do not change it.
     """
-    if not has_request_context():
-        return {spec.name: request_url(kind, source=source.key, field=spec.name) for spec in source.fields}
     names = tuple(spec.name for spec in source.fields)
-    key = ("fields", request.script_root, str(get_locale()), kind, source.key, names)
-    built: dict[Hashable, Any] = current_app.extensions.setdefault(REQUEST_URLS_KEY, {})
-    urls: dict[str, str] | None = built.get(key)
-    if urls is None:
-        urls = {name: request_url(kind, source=source.key, field=name) for name in names}
-        built[key] = urls
-    return dict(urls)  # a copy: the caller may add to it
+
+    def build() -> dict[str, str]:
+        return {name: _build_request_url(kind, {"source": source.key, "field": name}) for name in names}
+
+    if not has_request_context():
+        return build()
+    return _kept_url(("fields", kind, source.key, names), build)
 
 
 def load_policy_texts(app: Flask) -> None:
@@ -281,11 +288,10 @@ class MomentFormatter:
     def moment(self, value: datetime) -> str:
         found = self._moments.get(value)
         if found is None:
-            local = self._local(value)
             found = self._moments[value] = self.moment_text % {
-                "date": _day_text(local.date(), self.day_pattern, self.locale),
+                "date": self.day(value),
                 # Babel's "HH:mm": 24-hour, zero-padded, the same digits in every language.
-                "time": local.strftime("%H:%M"),
+                "time": self._local(value).strftime("%H:%M"),
                 "zone": self.zone_name,
             }
         return found
